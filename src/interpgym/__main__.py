@@ -1,0 +1,3 @@
+from interpgym.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""The `interpgym` command line: one typer app; each family adds its sub-command group.
+
+Every command that computes something takes `--json PATH`. A `UserError` anywhere
+becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from interpgym.core.errors import UserError
+from interpgym.harness.cli import register as register_harness
+from interpgym.proofs.cli import app as proofs_app
+from interpgym.sae.cli import app as sae_app
+
+app = typer.Typer(
+    name="interpgym",
+    help="Objective, cheap, trustworthy scores for interpretability techniques.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(proofs_app, name="proofs", help="Compact proofs of model performance.")
+app.add_typer(sae_app, name="sae", help="Sparse autoencoders: train, evaluate, sweep.")
+register_harness(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning `UserError` into a one-line message and exit 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        raise

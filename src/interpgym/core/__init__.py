@@ -1,0 +1,1 @@
+"""Shared plumbing: config hashing, the subject cache, seeding, devices, errors, FLOP counting."""

@@ -1,0 +1,1 @@
+"""Fact sets, causal tracing, ROME / MEMIT and editing metrics (not built yet)."""

@@ -1,0 +1,1 @@
+"""The research harness: tasks, sandboxed runner, budgets, run store, agents, leaderboard."""

@@ -1,0 +1,1 @@
+"""Concept datasets, detection and steering methods, and their metrics (not built yet)."""

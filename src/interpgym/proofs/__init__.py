@@ -1,0 +1,1 @@
+"""Compact proofs of model performance: theorem statements, proof strategies, cost accounting."""

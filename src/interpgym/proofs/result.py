@@ -1,0 +1,50 @@
+"""The result of running one proof strategy on one model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from jaxtyping import Bool
+from torch import Tensor
+
+
+@dataclass
+class ProofResult:
+    """A certified lower bound on accuracy over all v^K inputs, with its cost.
+
+    `certified` inputs / v^K = `bound`. `flops` counts the verification only (proof
+    search is excluded), measured by `interpgym.core.flops.FlopCounter`.
+    `unexplained_dim` is the paper's unexplained dimensionality of the proof.
+    `ok` / `ok_pure` (see `certificates`) let tests check soundness per input.
+    """
+
+    strategy: str
+    certified: int
+    total: int
+    flops: int
+    wall_s: float
+    unexplained_dim: float
+    complexity: str
+    ok: Bool[Tensor, "m q c n"] | None = field(default=None, repr=False)
+    ok_pure: Bool[Tensor, "m q"] | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bound(self) -> float:
+        return self.certified / self.total
+
+    def row(self, exact_accuracy: float) -> dict[str, Any]:
+        """The JSON row of the CLI contract."""
+        return {
+            "strategy": self.strategy,
+            "bound": self.bound,
+            "normalized": self.bound / exact_accuracy if exact_accuracy > 0 else 0.0,
+            "flops": int(self.flops),
+            "wall_s": float(self.wall_s),
+            "unexplained_dim": float(self.unexplained_dim),
+            "complexity": self.complexity,
+        }
+
+
+__all__ = ["ProofResult", "asdict"]

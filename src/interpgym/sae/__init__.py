@@ -1,0 +1,1 @@
+"""Sparse autoencoders: architectures, trainer, evaluation metrics, SAELens-format export."""

@@ -1,0 +1,1 @@
+"""Models under study and their data: deterministic toy-model recipes (cached by config hash), pretrained LM loaders, corpora."""
