@@ -1,0 +1,1 @@
+"""Agents propose solutions for trials; each reads the task and its own trial history."""
