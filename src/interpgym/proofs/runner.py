@@ -17,7 +17,7 @@ audit is a bug in a strategy and raises `UnsoundProofError`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from interpgym.core.threads import torch_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic
@@ -67,15 +68,20 @@ def audit(result: ProofResult, correct: torch.Tensor, vocab: int, k: int) -> Non
 
 
 def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | None = None) -> ModelProofs:
-    """Run brute force and the strategies `names` (registry names) on `w`, auditing each result."""
+    """Run brute force and the strategies `names` (registry names) on `w`, auditing each result.
+
+    On CPU everything runs on one intra-op thread: these tensors are small, so threads
+    mostly add synchronisation, and one thread makes wall times comparable.
+    """
     table = strategies()
-    exact = brute_force(w, advance=advance)
-    correct = exact.extra["correct"]
-    results = []
-    for name in names:
-        result = exact if name == BRUTE_FORCE else table[name](w)
-        audit(result, correct, w.vocab, w.k)
-        results.append(result)
+    with torch_threads(1) if w.W_E.device.type == "cpu" else nullcontext():
+        exact = brute_force(w, advance=advance)
+        correct = exact.extra["correct"]
+        results = []
+        for name in names:
+            result = exact if name == BRUTE_FORCE else table[name](w)
+            audit(result, correct, w.vocab, w.k)
+            results.append(result)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
 
