@@ -31,7 +31,7 @@ def test_sound_and_useful_on_trained_models(config: tuple) -> None:
     certified, correct = assert_sound(small_model(*config))
     # a trained model's mechanism is what the proof exploits: it must certify most of it
     assert correct > 0.9 * small_model(*config).vocab ** config[1]
-    assert certified >= 0.5 * correct
+    assert certified >= 0.8 * correct
 
 
 @pytest.mark.parametrize(("vocab", "k", "d", "seed"), [(2, 1, 3, 0), (6, 2, 4, 1), (7, 3, 5, 2), (9, 4, 3, 3), (5, 5, 4, 4)])
