@@ -127,7 +127,7 @@ def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance
         prefix = tokens_at(vocab, k - 1, start, stop, w.W_E.device)
         margins = _prefix_margins(prefix_tables, prefix)
         correct[start:stop] = margins > slack
-        close = margins.abs() <= slack
+        close = ~(correct[start:stop] | (margins < -slack))  # within the slack (or NaN): the forward decides
         if bool(close.any()):
             undecided.append(close.nonzero() + torch.tensor([start, 0], device=close.device))
         if advance is not None:
