@@ -123,7 +123,7 @@ def test_malformed_error_is_shown_to_the_model_next_round() -> None:
         bad = agent.propose(task, [])
         history = [TrialRecord(n=0, status="invalid", val_score=None, normalized=None, error=bad.note, note=bad.note)]
         good = agent.propose(task, history)
-    assert "no file block found" in server.requests[1].prompt_text
+    assert server.requests[1].prompt_text.count("no file block found") == 1  # shown once, as the error
     assert good.files is not None
 
 
@@ -251,3 +251,18 @@ def test_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UserError, match="needs a key"):
         resolve_endpoint("gpt-x")
     assert resolve_endpoint("llama3", "http://localhost:11434/v1").api_key == "not-needed"
+
+
+def test_cost_budget_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERPGYM_LLM_MAX_COST_USD", "0.001")
+    monkeypatch.setenv("INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS", "1.0")
+    monkeypatch.setenv("INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS", "2.0")
+    with FakeOpenAI([reply(GOOD_REPLY)]) as server:
+        agent = make_agent(server)
+        assert (agent.max_cost_usd, agent.usd_per_1k_prompt_tokens, agent.usd_per_1k_completion_tokens) == (0.001, 1.0, 2.0)
+        with pytest.raises(BudgetExhausted):  # $0.001 buys one prompt token: no request is affordable
+            agent.propose(FakeTask(), [])
+    assert server.requests == []
+    monkeypatch.setenv("INTERPGYM_LLM_MAX_COST_USD", "lots")
+    with pytest.raises(UserError, match="not a number"):
+        LLMAgent("m", base_url="http://127.0.0.1:9/v1")

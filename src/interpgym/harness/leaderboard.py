@@ -4,6 +4,7 @@ Harness-facing API (pure functions, no I/O):
 
     rows = leaderboard_rows(campaigns, noise_floors={"sae/toy": 0.04})   # list[LeaderboardRow]
     table = render_leaderboard(rows)                                   # rich.table.Table
+    noise_marks(row)                                                   # e.g. "tied with leader, ≈ ref"
     [row.to_json() for row in rows]                                    # JSON-able dicts, stable keys
     noise_floor(reference_scores, start_score, reference_score)        # -> float (normalised units)
 
@@ -196,7 +197,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _noise_text(row: LeaderboardRow) -> str:
+def noise_marks(row: LeaderboardRow) -> str:
+    """Plain-text noise marks for a row, e.g. "tied with leader, ≈ ref" ("no floor" without one)."""
     if row.noise_floor is None:
         return "no floor"
     marks = []
@@ -204,9 +206,8 @@ def _noise_text(row: LeaderboardRow) -> str:
         marks.append("leader")
     elif row.tied_with_leader:
         marks.append("tied with leader")
-    symbol = {"above": "> ref", "within noise": "≈ ref", "below": "< ref"}
     if row.vs_reference is not None:
-        marks.append(symbol[row.vs_reference])
+        marks.append({"above": "> ref", "within noise": "≈ ref", "below": "< ref"}[row.vs_reference])
     if row.vs_starting == "within noise":
         marks.append("≈ start")
     return ", ".join(marks) if marks else "-"
@@ -249,7 +250,7 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
             _fmt(row.best_normalized_test),
             _fmt(row.mean_normalized_test),
             f"{row.wall_s:.0f} s",
-            _noise_text(row),
+            noise_marks(row),
             style="bold" if row.rank == 1 else None,
         )
         previous = board

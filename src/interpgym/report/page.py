@@ -27,7 +27,7 @@ from html import escape
 from pathlib import Path
 
 from interpgym.core.errors import UserError
-from interpgym.harness.leaderboard import LeaderboardRow
+from interpgym.harness.leaderboard import LeaderboardRow, noise_marks
 from interpgym.harness.records import CampaignRecord, TrialRecord
 from interpgym.report.plots import plot_campaign
 
@@ -41,7 +41,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2r
 h1 { margin-bottom: 0.2rem; } .meta { color: #666; font-size: 0.9rem; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; vertical-align: top; }
-th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; } td:not(.l) { white-space: nowrap; }
 tr.leader td { font-weight: 600; } tr.board-start td { border-top: 2px solid #999; }
 .kind { border-radius: 0.6rem; padding: 0 0.45rem; font-size: 0.8rem; }
 .kind-ai { background: #e3ecfa; } .kind-human { background: #e6f4e4; } .kind-builtin { background: #eee; }
@@ -69,20 +69,6 @@ def _kind(kind: str) -> str:
     return f'<span class="kind kind-{escape(kind)}">{escape(kind)}</span>'
 
 
-def _noise_cell(row: LeaderboardRow) -> str:
-    if row.noise_floor is None:
-        return "no floor"
-    marks = []
-    if row.rank == 1 and row.best_normalized_test is not None:
-        marks.append("leader")
-    elif row.tied_with_leader:
-        marks.append("tied with leader")
-    marks.append({"above": "&gt; ref", "within noise": "≈ ref", "below": "&lt; ref"}.get(row.vs_reference or "", ""))
-    if row.vs_starting == "within noise":
-        marks.append("≈ start")
-    return ", ".join(mark for mark in marks if mark) or "–"
-
-
 def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
     if not rows:
         return "<p>No campaigns yet.</p>"
@@ -105,7 +91,7 @@ def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
             f"<td>{row.campaigns}</td><td>{row.trials}</td><td class=\"l\">{failures}</td>"
             f"<td>{_num(row.best_normalized_val)}</td><td>{_num(row.best_normalized_test)}</td>"
             f"<td>{_num(row.mean_normalized_test)}</td><td>{row.wall_s:.0f} s</td>"
-            f'<td class="l">{_noise_cell(row)}</td></tr>'
+            f'<td class="l">{escape(noise_marks(row))}</td></tr>'
         )
         previous = board
     caption = "<caption>normalised scores: 0 = starting solution, 1 = reference</caption>"

@@ -45,11 +45,11 @@ import openai
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted, TaskView
 from interpgym.harness.agents.llm_prompt import Prompt, base_files, build_prompt, clip_middle
-from interpgym.harness.agents.llm_reply import ReplyError, parse_reply
+from interpgym.harness.agents.llm_reply import MALFORMED_PREFIX, ReplyError, parse_reply
 from interpgym.harness.records import AgentKind, Proposal, TrialRecord
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-MALFORMED_PREFIX = "malformed reply: "
+__all__ = ["MALFORMED_PREFIX", "LLMAgent", "Usage", "is_malformed", "resolve_endpoint"]
 # Placeholder key for servers without authentication (vLLM's and Ollama's convention);
 # the openai client refuses to start without some key.
 _NO_KEY = "not-needed"
@@ -95,6 +95,22 @@ def resolve_endpoint(model: str | None = None, base_url: str | None = None, api_
     return Endpoint(base_url.rstrip("/"), model, _NO_KEY, "none")
 
 
+def _env_float(variable: str, given: float | None, default: float | None) -> float | None:
+    """`given` if set, else the environment variable as a float, else `default`."""
+    if given is not None:
+        return float(given)
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{variable}={raw!r} is not a number; set it to e.g. 0.5 or unset it") from None
+    if not math.isfinite(value):
+        raise UserError(f"{variable}={raw!r} must be finite")
+    return value
+
+
 @dataclass
 class Usage:
     """Tokens, money and requests spent (cumulative on the agent, per call on a Proposal)."""
@@ -138,8 +154,8 @@ class LLMAgent:
         api_key: str | None = None,
         max_total_tokens: int | None = 200_000,
         max_cost_usd: float | None = None,
-        usd_per_1k_prompt_tokens: float = 0.0,
-        usd_per_1k_completion_tokens: float = 0.0,
+        usd_per_1k_prompt_tokens: float | None = None,
+        usd_per_1k_completion_tokens: float | None = None,
         max_completion_tokens: int = 4096,
         min_completion_tokens: int = 512,
         temperature: float | None = 0.2,
@@ -157,8 +173,15 @@ class LLMAgent:
         own endpoint wants `max_completion_tokens` (its reasoning models reject
         `max_tokens`); other servers get `max_tokens`, which they all understand.
         `already_spent` restores spending on a resumed campaign (the sum of the
-        recorded `Proposal.usage` dicts).
+        recorded `Proposal.usage` dicts). The cost budget and prices default to
+        `INTERPGYM_LLM_MAX_COST_USD`, `INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS` and
+        `INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS` (no cost budget, price 0 if unset).
         """
+        max_cost_usd = _env_float("INTERPGYM_LLM_MAX_COST_USD", max_cost_usd, None)
+        usd_per_1k_prompt_tokens = _env_float("INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS", usd_per_1k_prompt_tokens, 0.0) or 0.0
+        usd_per_1k_completion_tokens = (
+            _env_float("INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS", usd_per_1k_completion_tokens, 0.0) or 0.0
+        )
         for label, value in (
             ("max_total_tokens", max_total_tokens),
             ("max_cost_usd", max_cost_usd),
