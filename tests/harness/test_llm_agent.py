@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted
@@ -266,3 +268,23 @@ def test_cost_budget_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERPGYM_LLM_MAX_COST_USD", "lots")
     with pytest.raises(UserError, match="not a number"):
         LLMAgent("m", base_url="http://127.0.0.1:9/v1")
+
+
+def test_unlabelled_diff_is_not_taken_for_a_file() -> None:
+    with pytest.raises(ReplyError, match="no file block"):
+        parse_reply("```diff\n-a\n+b\n```", {"solution.py"})
+
+
+_PIECES = [*"`~ \n=./abc_-", "path=", "solution.py", "lib/helper.py", "../x.py", "```", "```python ", "\n```\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=60).map("".join))
+def test_reply_parser_never_escapes_the_editable_set(text: str) -> None:
+    editable = {"solution.py", "lib/helper.py"}
+    try:
+        parsed = parse_reply(text, editable)
+    except ReplyError:
+        return
+    assert set(parsed.files) <= editable and parsed.files
+    assert all(content.endswith("\n") for content in parsed.files.values())
