@@ -22,7 +22,9 @@ Definitions.
   *same* solution can land over seeds -- use `noise_floor` on the reference solution's
   scores over >= 3 seeds. A row whose best test is within it of the leader's is marked
   `tied_with_leader`; `vs_reference` / `vs_starting` say whether it is clearly above,
-  within noise of, or clearly below the reference (1) / starting (0) solution.
+  within noise of, or clearly below the reference (1) / starting (0) solution. All
+  these comparisons allow `NUMERICAL_TOLERANCE` (1e-6) on top of the floor for float
+  rounding.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from interpgym.core.errors import UserError
 from interpgym.harness.records import STATUSES, AgentKind, CampaignRecord
 
 Comparison = Literal["above", "within noise", "below"]
+# Normalised scores closer than this are equal: it absorbs float rounding (artifacts are
+# often float32), so a deterministic task (noise floor 0) does not call a re-derivation
+# of the reference "above" it by 4e-8.
+NUMERICAL_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -101,9 +107,10 @@ def noise_floor(reference_scores: Sequence[float], start_score: float, reference
 def _compare(score: float | None, target: float, floor: float | None) -> Comparison | None:
     if not _finite(score) or floor is None:
         return None
-    if score > target + floor:  # type: ignore[operator]
+    margin = floor + NUMERICAL_TOLERANCE
+    if score > target + margin:  # type: ignore[operator]
         return "above"
-    if score < target - floor:  # type: ignore[operator]
+    if score < target - margin:  # type: ignore[operator]
         return "below"
     return "within noise"
 
@@ -179,7 +186,7 @@ def leaderboard_rows(
             test = pooled["best_normalized_test"]
             tied = None
             if floor is not None and test is not None and leader is not None:
-                tied = leader - test <= floor
+                tied = leader - test <= floor + NUMERICAL_TOLERANCE
             rows.append(
                 LeaderboardRow(
                     rank=rank,
