@@ -288,3 +288,13 @@ def test_reply_parser_never_escapes_the_editable_set(text: str) -> None:
         return
     assert set(parsed.files) <= editable and parsed.files
     assert all(content.endswith("\n") for content in parsed.files.values())
+
+
+def test_silently_truncated_prompt_is_a_user_error() -> None:
+    # Ollama with its default context counts (and reads) only the first 2048 tokens.
+    traceback = "".join(f'  File "solution.py", line {i}, in step_{i}\n    loss_{i} = model(batch_{i})\n' for i in range(25))
+    history = [TrialRecord(n=i, status="crash", val_score=None, normalized=None, error=traceback) for i in range(30)]
+    with FakeOpenAI([reply(GOOD_REPLY, prompt_tokens=2048)]) as server:
+        with pytest.raises(UserError, match="context"):
+            make_agent(server).propose(FakeTask(), history)
+    assert len(server.requests[0].prompt_text) > 2048 / 0.12

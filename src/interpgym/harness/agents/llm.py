@@ -26,7 +26,8 @@ Harness-facing API (what the campaign loop calls):
   left it raises `BudgetExhausted` instead of sending. Spending is then charged from
   the usage the server reports (estimated from characters when it reports none).
 * Failures the user must fix (bad key, unknown model, unreachable server, errors that
-  persist through the retries) raise `UserError` with one line naming the fix.
+  persist through the retries, a server that silently cut the prompt to a small context
+  window) raise `UserError` with one line naming the fix.
 * Seeded: each request sends `seed + len(history)` (servers that honour `seed` are then
   reproducible up to their own nondeterminism) and a fixed temperature.
 """
@@ -59,6 +60,12 @@ _NO_KEY = "not-needed"
 _INITIAL_TOKENS_PER_CHAR = 0.4
 _CALIBRATION_MARGIN = 1.1
 _TOKENS_PER_MESSAGE = 8
+# Below this many reported prompt tokens per character (for a prompt of at least
+# `_TRUNCATION_CHECK_CHARS`), the server must have cut the prompt: BPE tokenizers give
+# ~0.25-0.3 on code and prose. Ollama does this silently when its context is too small;
+# a cut of less than about half the prompt goes unnoticed.
+_MIN_TOKENS_PER_CHAR = 0.12
+_TRUNCATION_CHECK_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,7 @@ class LLMAgent:
         seed = None if self.seed is None else self.seed + len(history)
         response = self._request(prompt, completion_cap, seed)
         usage = self._charge(response, prompt)
+        self._check_prompt_not_truncated(usage, prompt)
         choice = response.choices[0] if response.choices else None
         text = choice.message.content if choice is not None else None
         refusal = getattr(choice.message, "refusal", None) if choice is not None else None
@@ -334,6 +342,17 @@ class LLMAgent:
         except openai.APIError as error:  # e.g. a response body that is not a chat completion
             detail = clip_middle(" ".join(str(error).split()), 200)
             raise UserError(f"{where} sent an unusable response: {detail}") from None
+
+    def _check_prompt_not_truncated(self, usage: Usage, prompt: Prompt) -> None:
+        """Raise `UserError` when the reported prompt size shows the server dropped part of it."""
+        if usage.estimated or prompt.chars < _TRUNCATION_CHECK_CHARS:
+            return
+        if usage.prompt_tokens < _MIN_TOKENS_PER_CHAR * prompt.chars:
+            raise UserError(
+                f"LLM endpoint {self.endpoint.base_url} counted only {usage.prompt_tokens} prompt tokens for a "
+                f"{prompt.chars}-character prompt, so it cut the prompt to its context window; raise the server's "
+                "context length (Ollama: OLLAMA_CONTEXT_LENGTH=32768) or lower max_prompt_chars"
+            )
 
     def _charge(self, response: Any, prompt: Prompt) -> Usage:
         """Charge this response to the budgets (reported usage, else a character estimate)."""
