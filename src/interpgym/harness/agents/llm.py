@@ -135,6 +135,17 @@ class Usage:
     def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "total_tokens": self.total_tokens}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> Usage:
+        """The inverse of `as_dict` (missing keys are 0; `total_tokens` is derived, so ignored)."""
+        return cls(
+            prompt_tokens=int(data.get("prompt_tokens", 0)),
+            completion_tokens=int(data.get("completion_tokens", 0)),
+            cost_usd=float(data.get("cost_usd", 0.0)),
+            requests=int(data.get("requests", 0)),
+            estimated=int(data.get("estimated", 0)),
+        )
+
     def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
@@ -201,8 +212,8 @@ class LLMAgent:
             raise UserError("llm agent: a cost budget needs token prices (usd_per_1k_prompt_tokens / _completion_tokens)")
         if not 1 <= min_completion_tokens <= max_completion_tokens:
             raise UserError("llm agent: need 1 <= min_completion_tokens <= max_completion_tokens")
-        if max_retries < 0 or timeout_s <= 0:
-            raise UserError("llm agent: max_retries must be >= 0 and timeout_s > 0")
+        if max_retries < 0 or timeout_s <= 0 or max_prompt_chars <= 0:
+            raise UserError("llm agent: need max_retries >= 0, timeout_s > 0 and max_prompt_chars > 0")
         if token_limit_param not in (None, "max_tokens", "max_completion_tokens"):
             raise UserError("llm agent: token_limit_param must be max_tokens or max_completion_tokens")
         self.endpoint = resolve_endpoint(model, base_url, api_key)
@@ -220,17 +231,7 @@ class LLMAgent:
         self.max_prompt_chars = max_prompt_chars
         is_openai = urlparse(self.endpoint.base_url).hostname == urlparse(OPENAI_BASE_URL).hostname
         self.token_limit_param = token_limit_param or ("max_completion_tokens" if is_openai else "max_tokens")
-        self._usage = Usage()
-        if already_spent:
-            self._usage.add(
-                Usage(
-                    prompt_tokens=int(already_spent.get("prompt_tokens", 0)),
-                    completion_tokens=int(already_spent.get("completion_tokens", 0)),
-                    cost_usd=float(already_spent.get("cost_usd", 0.0)),
-                    requests=int(already_spent.get("requests", 0)),
-                    estimated=int(already_spent.get("estimated", 0)),
-                )
-            )
+        self._usage = Usage.from_dict(already_spent or {})
         self._tokens_per_char = _INITIAL_TOKENS_PER_CHAR
         self._observed_tokens_per_char = 0.0
         self._client = openai.OpenAI(
