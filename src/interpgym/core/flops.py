@@ -10,6 +10,7 @@ never drift from the code being costed. Rules (the compact-proofs convention):
   *input* element;
 * `sort` / `topk` / `argsort`: n x ceil(log2 n) comparisons per sorted row;
 * pure data movement (views, copies, indexing, concatenation, allocation): zero;
+* fused multiply-add style ops (`addcmul`, `addcdiv`, `lerp`): two per output element;
 * every other op (elementwise arithmetic, comparisons, `where`, ...): one per output
   element. Unknown ops therefore cost something rather than nothing, and their
   names are kept in `by_op` for inspection.
@@ -36,6 +37,8 @@ _REDUCTIONS = {
     "var", "std", "count_nonzero", "aminmax", "nansum",
 }
 _SORTS = {"sort", "topk", "argsort", "kthvalue", "msort"}
+# Fused elementwise ops doing two arithmetic operations per element (a + b * c, ...).
+_FUSED_TWO = {"addcmul", "addcdiv", "lerp"}
 _FREE = {
     # views and layout
     "view", "_unsafe_view", "reshape", "expand", "expand_as", "permute", "transpose", "t",
@@ -99,6 +102,8 @@ def op_flops(name: str, args: tuple, outputs: list[torch.Tensor]) -> int:
         return x.numel() * max(1, math.ceil(math.log2(max(n, 2))))
     if name in _FREE:
         return 0
+    if name in _FUSED_TWO:
+        return 2 * out_elems
     return out_elems
 
 
