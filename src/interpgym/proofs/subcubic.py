@@ -30,21 +30,15 @@ import torch
 from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.result import ProofResult
+from interpgym.proofs.roundoff import FLOAT64_SLACK
 from interpgym.proofs.subcubic_cases import CaseTables, case_tables, certificate_tables, certified_cases
 from interpgym.proofs.subcubic_fp import float32_logit_error
 from interpgym.proofs.subcubic_search import leading_directions, search_certificate
-from interpgym.proofs.subcubic_tables import (
-    DIRECT_METHODS,
-    EQKE_METHODS,
-    attention_tables,
-    direct_tables,
-    query_key_factors,
-    value_tables,
-)
+from interpgym.proofs.subcubic_tables import DIRECT_METHODS, EQKE_METHODS, direct_tables, eqke_tables, query_key_factors
+from interpgym.proofs.tables import ov_tables
 from interpgym.subjects.maxk import MaxKWeights
 
 ATTENTION_METHODS = ("mean+diff", "drop_average")
-FLOAT64_ROUNDING_ROOM = 1e-9  # relative to the logit scale; float64 rounding in the bound is ~1e-13 of it
 
 
 @dataclass(frozen=True)
@@ -87,13 +81,13 @@ VARIANTS = tuple(
 def verification_tables(w: MaxKWeights, variant: SubcubicVariant, directions: tuple[torch.Tensor, torch.Tensor]) -> CaseTables:
     """The costed first half of the verification: every table the per-case check reads."""
     factors = query_key_factors(w)
-    att = attention_tables(factors, variant.eqke, *directions)
-    val = value_tables(w)
+    att = eqke_tables(factors, variant.eqke, *directions)
+    evou, pvou = ov_tables(w)
     direct = direct_tables(w, factors.query, variant.direct)
-    logit_scale = val.evou.abs().amax() + val.pvou.abs().amax() + direct.mean_logits.abs().amax() + direct.query_err.abs().amax()
-    value_logits = val.evou.abs().amax(dim=0) + val.pvou.abs().amax(dim=0)
-    slack = 2 * float32_logit_error(w, value_logits) + FLOAT64_ROUNDING_ROOM * (1 + logit_scale)
-    return case_tables(att, val, direct, slack)
+    logit_scale = evou.abs().amax() + pvou.abs().amax() + direct.mean_logits.abs().amax() + direct.query_err.abs().amax()
+    value_logits = evou.abs().amax(dim=0) + pvou.abs().amax(dim=0)
+    slack = 2 * float32_logit_error(w, value_logits) + FLOAT64_SLACK * (1 + logit_scale)
+    return case_tables(att, evou, pvou, direct, slack)
 
 
 def run_subcubic(weights: MaxKWeights, variant: SubcubicVariant) -> ProofResult:

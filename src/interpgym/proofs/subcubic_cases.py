@@ -42,7 +42,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from interpgym.proofs.subcubic_tables import AttentionTables, DirectTables, ValueTables
+from interpgym.proofs.subcubic_tables import AttentionTables, DirectTables
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,18 @@ def _top2_excluding_self(matrix: Float[Tensor, "r c"]) -> Float[Tensor, "r c"]:
     return torch.where(matrix == top2[:, :1], top2[:, 1:2], top2[:, :1])
 
 
-def case_tables(att: AttentionTables, val: ValueTables, direct: DirectTables, slack: Tensor) -> CaseTables:
-    """Assemble the per-case inputs. Cost O(v^2 K + v K log K)."""
+def case_tables(
+    att: AttentionTables,
+    evou: Float[Tensor, "v out"],
+    pvou: Float[Tensor, "k out"],
+    direct: DirectTables,
+    slack: Tensor,
+) -> CaseTables:
+    """Assemble the per-case inputs from the EQKE tables, the OV tables (`proofs.tables.ov_tables`)
+    and the direct-path split. Cost O(v^2 K + v K log K)."""
     vocab = att.eqke.shape[0]
     diagonal = torch.eye(vocab, dtype=torch.bool, device=att.eqke.device)
-    evou, pvou, mean_logits = val.evou, val.pvou, direct.mean_logits
+    mean_logits = direct.mean_logits
     value_gain = evou - evou.diagonal()[:, None]  # R_m[y] = EVOU[m, y] - EVOU[m, m]
     pos_gain = (pvou[:, None, :] - pvou[:, :, None]).amax(dim=0)  # [m, y]: max_i PVOU[i, y] - PVOU[i, m]
     logit_gain = (mean_logits[None, :] - mean_logits[:, None]) + pos_gain

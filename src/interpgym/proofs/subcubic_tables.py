@@ -1,17 +1,17 @@
 """The model summaries a subcubic max-of-K proof reads, each with what it guarantees.
 
-Notation (all float64, from the float32 weights): E = W_E, P = W_pos, P_bar = mean_i P[i],
-query residual L = E + P[K-1] (v x d), key residual E_k = E + P_bar (v x d),
-W_QK = W_Q W_K^T / sqrt(d_head) (d x d). The attention score of the last position on
-position i holding token t is EQKE[q, t] + EQKP[q, i] with
+Notation (all float64, from the float32 weights; the conventions of `proofs.tables`):
+E = W_E, P = W_pos, query residual L = E + P[K-1] (v x d), W_QK = W_Q W_K^T / sqrt(d_head)
+(d x d). The attention score of the last position on position i holding token t is
+EQKE[q, t] + EQKP[q, i] with
 
-    EQKE = L W_QK E_k^T (v x v),   EQKP = L W_QK (P - P_bar)^T (v x K).
+    EQKE = L W_QK E^T (v x v),   EQKP = L W_QK P^T (v x K).
 
 `attention_tables` returns EQKE either exactly (`exact`, O(v^2 d)) or as a rank-<=2
 matrix EQKE_approx plus a per-query bound on row differences of the residual (O(v d^2)
 or less, EQKE never formed). The split is exact algebra for *any* direction vectors
 u (query side) and w (key side): with alpha = u^T L, L_r = L - u alpha, beta = R w,
-R = W_QK E_k^T, R_r = R - beta w^T,
+R = W_QK E^T, R_r = R - beta w^T,
 
     EQKE = u (alpha R) + (L_r beta) w^T + L_r R_r,
 
@@ -35,6 +35,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interpgym.proofs.tables import direct_table, query_embeddings
 from interpgym.subjects.maxk import MaxKWeights
 
 EQKE_METHODS = ("exact", "svd", "max_diff", "mean+max_diff")
@@ -47,7 +48,7 @@ class QueryKeyFactors:
 
     query: Float[Tensor, "v d"]  # L = E + P[K-1]
     qk: Float[Tensor, "d d"]  # W_Q W_K^T / sqrt(d_head)
-    keys: Float[Tensor, "v d"]  # E + P_bar
+    keys: Float[Tensor, "v d"]  # E
     eqkp: Float[Tensor, "v k"]
 
 
@@ -62,12 +63,9 @@ class AttentionTables:
 
 def query_key_factors(w: MaxKWeights) -> QueryKeyFactors:
     """Cost O(v d + d^2 d_head + v d K)."""
-    pos_mean = w.W_pos.mean(dim=0)
-    query = w.W_E + w.W_pos[-1]
+    query = query_embeddings(w)
     qk = (w.W_Q @ w.W_K.T) / math.sqrt(w.d_head)
-    keys = w.W_E + pos_mean
-    eqkp = query @ (qk @ (w.W_pos - pos_mean).T)
-    return QueryKeyFactors(query=query, qk=qk, keys=keys, eqkp=eqkp)
+    return QueryKeyFactors(query=query, qk=qk, keys=w.W_E, eqkp=query @ (qk @ w.W_pos.T))
 
 
 def _row_ranges(matrix: Float[Tensor, "r c"]) -> Float[Tensor, " r"]:
@@ -96,7 +94,7 @@ def residual_row_err(method: str, left: Float[Tensor, "v d"], right: Float[Tenso
     raise ValueError(f"unknown EQKE residual method {method!r}")
 
 
-def attention_tables(
+def eqke_tables(
     factors: QueryKeyFactors, method: str, query_dir: Float[Tensor, " v"] | None, key_dir: Float[Tensor, " v"] | None
 ) -> AttentionTables:
     """EQKE (exact or rank-<=2 plus residual bound). Cost: exact O(v^2 d); others O(v d^2 + v^2)."""
@@ -115,20 +113,6 @@ def attention_tables(
 
 
 @dataclass(frozen=True)
-class ValueTables:
-    """OV-circuit logits: EVOU[t, y] = E[t] W_V W_O W_U, PVOU[i, y] = P[i] W_V W_O W_U."""
-
-    evou: Float[Tensor, "v out"]
-    pvou: Float[Tensor, "k out"]
-
-
-def value_tables(w: MaxKWeights) -> ValueTables:
-    """Cost O(d^2 d_head + d^2 v + v^2 d)."""
-    ovu = (w.W_V @ w.W_O) @ w.W_U
-    return ValueTables(evou=w.W_E @ ovu, pvou=w.W_pos @ ovu)
-
-
-@dataclass(frozen=True)
 class DirectTables:
     """Direct path (E[q] + P[K-1]) W_U split as mean_logits[y] + r_q[y] with
     r_q[y] - r_q[m] <= query_err[q, m] for every output y != m."""
@@ -138,10 +122,11 @@ class DirectTables:
 
 
 def direct_tables(w: MaxKWeights, query: Float[Tensor, "v d"], method: str) -> DirectTables:
-    """`exact`: O(v^2 d) (EU formed, per-(q, m) exact slack); `mean_query+max_diff`: O(v d)."""
+    """`query` is `query_embeddings(w)`. `exact`: O(v^2 d) (EU formed, exact per-(q, m) slack);
+    `mean_query+max_diff`: O(v d)."""
     vocab = w.vocab
     if method == "exact":
-        logits = query @ w.W_U
+        logits = direct_table(w)
         mean_logits = logits.mean(dim=0)
         residual = logits - mean_logits
         top2 = residual.topk(2, dim=1).values  # [q, 2]
