@@ -10,7 +10,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def run() -> None:
-        """The main job on embedded defaults."""
-        from interpgym.proofs.cli import maxk
+        """The main job on embedded defaults: the max-of-K proof table of the default model (seed 0)."""
+        from interpgym.proofs.cli import run_maxk_proofs
 
-        maxk(seed=0)
+        run_maxk_proofs(seed=0)

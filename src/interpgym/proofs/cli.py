@@ -2,6 +2,104 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from interpgym.core.errors import UserError
+from interpgym.core.jsonio import write_json_atomic
+from interpgym.proofs.pareto import plot_pareto
+from interpgym.proofs.runner import maxk_report
+from interpgym.subjects.maxk import MaxKConfig
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def results_table(report: dict[str, Any]) -> Table:
+    """Rich table of the final model's results."""
+    m = report["model"]
+    table = Table(title=f"max-of-{m['k']} proofs (v={m['vocab']}, d_model={m['d_model']}, seed={m['seed']}): "
+                        f"exact accuracy {report['exact_accuracy']:.6f}")
+    for column in ("strategy", "bound", "normalised", "FLOPs", "wall s", "unexplained dim", "complexity"):
+        table.add_column(column, justify="left" if column in ("strategy", "complexity") else "right")
+    for r in report["results"]:
+        table.add_row(r["strategy"], f"{r['bound']:.6f}", f"{r['normalized']:.4f}", f"{r['flops']:.3g}",
+                      f"{r['wall_s']:.3f}", f"{r['unexplained_dim']:.3g}", r["complexity"])
+    return table
+
+
+def checkpoints_table(report: dict[str, Any]) -> Table:
+    """Rich table of bound vs training step (one column per strategy)."""
+    stages = report["checkpoints"]
+    names = [r["strategy"] for r in stages[0]["results"]] if stages else []
+    table = Table(title="bounds during training")
+    table.add_column("step", justify="right")
+    table.add_column("exact", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    for stage in stages:
+        table.add_row(str(stage["step"]), f"{stage['exact_accuracy']:.4f}", *(f"{r['bound']:.4f}" for r in stage["results"]))
+    return table
+
+
+def _check_writable(path: Optional[Path], flag: str) -> None:
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or (parent.exists() and not parent.is_dir()):
+        raise UserError(f"{flag} {path}: not a writable file path; pass a file in an existing or creatable directory")
+
+
+def run_maxk_proofs(
+    seed: int = 0,
+    vocab: int = 64,
+    k: int = 4,
+    d_model: int = 32,
+    steps: int = 3000,
+    strategies: str = "all",
+    checkpoints: bool = False,
+    plot: Optional[Path] = None,
+    json_path: Optional[Path] = None,
+    console: Optional[Console] = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
+    console = console or Console()
+    _check_writable(json_path, "--json")
+    _check_writable(plot, "--plot")
+    config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
+    report = maxk_report(config, strategies, checkpoints=checkpoints, progress=progress)
+    console.print(results_table(report))
+    if checkpoints:
+        console.print(checkpoints_table(report))
+    try:
+        if plot is not None:
+            rows = [dict(r, seed=seed) for r in report["results"]]
+            plot_pareto(rows, plot, title=f"max-of-{k} proofs, v={vocab}, seed {seed}")
+            console.print(f"Pareto plot: {plot}")
+        if json_path is not None:
+            write_json_atomic(json_path, report)
+            console.print(f"JSON: {json_path}")
+    except OSError as exc:
+        raise UserError(f"cannot write output: {exc}") from exc
+    return report
+
+
+@app.command("maxk")
+def maxk(
+    seed: int = typer.Option(0, "--seed", help="Training seed of the model."),
+    vocab: int = typer.Option(64, "--vocab", help="Vocabulary size v (>= 2)."),
+    k: int = typer.Option(4, "--k", help="Sequence length K (>= 1)."),
+    d_model: int = typer.Option(32, "--d-model", help="Residual width (d_head = d_model)."),
+    steps: int = typer.Option(3000, "--steps", help="Training steps."),
+    strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
+    checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved training checkpoint (bound vs step)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+) -> None:
+    """Certified accuracy bounds for a max-of-K transformer, per proof strategy, with their cost."""
+    run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
+                    checkpoints=checkpoints, plot=plot, json_path=json_path)

@@ -51,7 +51,6 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from interpgym.core.errors import UserError
 from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.inputs import input_count
@@ -62,8 +61,6 @@ from interpgym.subjects.maxk import MaxKWeights
 
 NAME = "cubic"
 COMPLEXITY = "O(v^3 K)"
-# exp() of a float64 above this overflows; scores spanning more nats than this are refused.
-MAX_EXPONENT = 700.0
 
 
 def pessimized_value_tables(tables: MaxKTables, slack: float) -> Float[Tensor, "v_max v_query v_key"]:
@@ -80,56 +77,66 @@ def pessimized_value_tables(tables: MaxKTables, slack: float) -> Float[Tensor, "
     return value_worst[:, None, :] + direct_worst[:, :, None] + slack
 
 
-def extreme_position_sums(tables: MaxKTables, shift: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(x_min, x_max [q, n], total [q]) of exp(EQKP[q, p] - shift[q]) over n of the first K-1 positions.
+def extreme_position_log_sums(tables: MaxKTables) -> tuple[Float[Tensor, "q n"], Float[Tensor, "q n"]]:
+    """(log_smallest, log_largest)[q, n]: log of the sum of the n smallest / n largest exp(EQKP[q, p]), p < K-1.
 
-    x_min(n) sums the n smallest weights, x_max(n) the n largest. Cost O(v K log K).
+    n runs over 0..K-1 (n = 0 gives -inf). Sorting EQKP[q, :K-1] finds the extreme
+    subset sums over all orderings of the positions. Cost O(v K log K).
     """
-    weights = (tables.EQKP[:, :-1] - shift[:, None]).exp().sort(dim=1).values  # ascending [q, K-1]
-    zero = torch.zeros_like(weights[:, :1])
-    smallest = torch.cat([zero, weights.cumsum(dim=1)], dim=1)  # [q, n] for n = 0..K-1
-    total = smallest[:, -1]
-    largest = total[:, None] - smallest.flip(dims=[1])
-    return smallest, largest, total
+    ascending = tables.EQKP[:, :-1].sort(dim=1).values  # [q, K-1]
+    empty = ascending.new_full((ascending.shape[0], 1), float("-inf"))
+    log_smallest = torch.cat([empty, ascending.logcumsumexp(dim=1)], dim=1)
+    log_largest = torch.cat([empty, ascending.flip(dims=[1]).logcumsumexp(dim=1)], dim=1)
+    return log_smallest, log_largest
+
+
+def _signed_sum(log_weights: list[Tensor], values: list[Tensor]) -> Tensor:
+    """sum_i exp(log_weights[i] - M) values[i] with M = max(log_weights, 0): same sign as the unscaled sum.
+
+    Scaling by exp(-M) keeps every exponential in [0, 1], so nothing overflows however
+    large the attention scores are (terms below e^-745 of the largest underflow to 0).
+    """
+    top = log_weights[0].clamp(min=0.0)
+    for lw in log_weights[1:]:
+        top = torch.maximum(top, lw)
+    terms = [(lw - top).exp() * value for lw, value in zip(log_weights, values, strict=True)]
+    return torch.stack(torch.broadcast_tensors(*terms)).sum(dim=0)
 
 
 def cubic_certificate(tables: MaxKTables, slack: float) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
     """(ok, ok_pure) as specified in `certificates`, proved as in the module docstring.
 
+    Log-weights are measured from the query position's score (its weight is then 1).
     Entries outside the meaningful range (c >= m, q > m, n = K-1 in `ok`) are False.
     Cost O(v^3 K).
     """
     vocab, k = tables.vocab, tables.k
     U = pessimized_value_tables(tables, slack)  # [m, q, t]
     query_score = tables.EQKE.diagonal() + tables.EQKP[:, -1]  # [q]
-    # Measure every exponent from the query position's score: its weight is exactly 1,
-    # and anything far below it underflows harmlessly (it is < e^-700 of the total).
-    token_exponent = tables.EQKE - query_score[:, None]  # [q, t]
-    position_shift = tables.EQKP[:, :-1].amax(dim=1) if k > 1 else torch.zeros_like(query_score)
-    top = float((token_exponent.amax(dim=1) + position_shift).max())
-    if top > MAX_EXPONENT:
-        raise UserError(f"attention scores span {top:.0f} nats (> {MAX_EXPONENT:.0f}); the cubic proof's float64 exponentials would overflow")
-    token_weight = (token_exponent + position_shift[:, None]).exp()  # [q, t]
-    x_min, x_max, total = extreme_position_sums(tables, position_shift)  # [q, n], [q]
+    token_log_weight = tables.EQKE - query_score[:, None]  # [q, t]
+    log_smallest, log_largest = extreme_position_log_sums(tables)  # [q, n]
+    complement = k - 1 - torch.arange(k, device=U.device)  # K-1-n
+    # the two extreme orderings: max copies on the n lowest / n highest positional weights
+    log_max_positions = torch.stack([log_smallest, log_largest], dim=-1)  # [q, n, 2]
+    log_nonmax_positions = torch.stack([log_largest[:, complement], log_smallest[:, complement]], dim=-1)
 
     m_index = torch.arange(vocab, device=U.device)
     U_max = U[m_index, :, m_index]  # [m, q]: U(m)
     U_query = U.diagonal(dim1=1, dim2=2)  # [m, q]: U(q)
-    max_term = token_weight.T[:, :, None] * U_max[:, :, None]  # [m, q, 1] per unit x: e^{E[q,m]} U(m)
-    query_term = U_query[:, :, None, None]  # weight 1
-    nonmax_term = token_weight[None, :, :] * U  # [m, q, c]: y(c)
-    extremes = torch.stack([x_min, x_max], dim=-1)  # [q, n, 2]
-    numerator = (
-        max_term[:, :, :, None, None] * extremes[None, :, None, :, :]  # [m, q, 1, n, 2]
-        + nonmax_term[:, :, :, None, None] * (total[:, None, None] - extremes)[None, :, None, :, :]
-        + query_term[:, :, :, :, None]
+    max_log_weight = token_log_weight.T[:, :, None, None, None] + log_max_positions[None, :, None]  # [m, q, 1, n, 2]
+    nonmax_log_weight = token_log_weight[None, :, :, None, None] + log_nonmax_positions[None, :, None]  # [1, q, c, n, 2]
+    query_log_weight = torch.zeros((), dtype=U.dtype, device=U.device)
+    numerator = _signed_sum(
+        [max_log_weight, nonmax_log_weight, query_log_weight],
+        [U_max[:, :, None, None, None], U[:, :, :, None, None], U_query[:, :, None, None, None]],
     )  # [m, q, c, n, 2]
     ok = (numerator < 0).all(dim=-1)
     below = m_index[None, :] < m_index[:, None]  # [m, c]: c < m
     query_ok = m_index[None, :] <= m_index[:, None]  # [m, q]: q <= m
     ok = ok & below[:, None, :, None] & query_ok[:, :, None, None]
     ok[:, :, :, k - 1] = False
-    pure = max_term[:, :, 0] * total[None, :] + U_query  # [m, q]: x = T, no non-max token
+    # all K-1 first positions hold m: one ordering, x = T
+    pure = _signed_sum([token_log_weight.T + log_smallest[None, :, -1], query_log_weight], [U_max, U_query])  # [m, q]
     ok_pure = (pure < 0) & query_ok
     return ok, ok_pure
 
@@ -157,4 +164,4 @@ def cubic(w: MaxKWeights) -> ProofResult:
     )
 
 
-__all__ = ["cubic", "cubic_certificate", "pessimized_value_tables", "extreme_position_sums", "NAME", "COMPLEXITY"]
+__all__ = ["cubic", "cubic_certificate", "pessimized_value_tables", "extreme_position_log_sums", "NAME", "COMPLEXITY"]

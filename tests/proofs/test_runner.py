@@ -1,0 +1,65 @@
+"""Registry names, the runner's audit, and the Pareto frontier."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interpgym.core.errors import UserError
+from interpgym.proofs.cubic import cubic
+from interpgym.proofs.pareto import pareto_front, plot_pareto
+from interpgym.proofs.registry import resolve, strategies
+from interpgym.proofs.runner import UnsoundProofError, audit, prove
+
+from .helpers import SMALL_CONFIGS, forward_correct, small_model
+
+
+def test_registry_names() -> None:
+    names = resolve("all")
+    assert names[:2] == ["brute-force", "cubic"]
+    assert all(n.startswith("subcubic/") for n in names[2:])
+    assert resolve(" cubic , brute-force,cubic") == ["cubic", "brute-force"]
+    assert set(names) == set(strategies())
+    with pytest.raises(UserError, match="unknown strategy 'nope'"):
+        resolve("cubic,nope")
+    with pytest.raises(UserError, match="empty"):
+        resolve(" , ")
+
+
+def test_prove_reuses_brute_force_and_normalises() -> None:
+    w = small_model(*SMALL_CONFIGS[1])
+    proofs = prove(w, ["cubic", "brute-force"])
+    assert proofs.exact_accuracy == pytest.approx(float(forward_correct(w).float().mean()))
+    rows = proofs.rows()
+    assert [r["strategy"] for r in rows] == ["cubic", "brute-force"]
+    assert rows[1]["normalized"] == 1.0 and rows[0]["normalized"] <= 1.0
+    assert set(rows[0]) == {"strategy", "bound", "normalized", "flops", "wall_s", "unexplained_dim", "complexity"}
+
+
+def test_audit_rejects_unsound_certificates() -> None:
+    w = small_model(*SMALL_CONFIGS[1])
+    correct = forward_correct(w)
+    forged = cubic(w)
+    wrong_index = int((~correct).nonzero()[0, 0])
+    forged.ok = torch.ones_like(forged.ok)
+    forged.ok_pure = torch.ones_like(forged.ok_pure)
+    forged.certified = int(correct.sum())  # a count that looks plausible: only the per-input check catches it
+    with pytest.raises(UnsoundProofError):
+        audit(forged, correct, w.vocab, w.k)
+    forged.certified = int(correct.sum()) + 1
+    with pytest.raises(UnsoundProofError, match="only"):
+        audit(forged, correct, w.vocab, w.k)
+    assert wrong_index >= 0
+
+
+def test_pareto_front() -> None:
+    points = [(10.0, 0.5), (5.0, 0.4), (20.0, 0.5), (1.0, 0.1), (30.0, 1.0), (5.0, 0.3)]
+    assert pareto_front(points) == [3, 1, 0, 4]
+    assert pareto_front([]) == []
+
+
+def test_plot_writes_png(tmp_path) -> None:
+    rows = [{"strategy": "a", "flops": 10, "normalized": 0.5, "seed": 0}, {"strategy": "b", "flops": 1000, "normalized": 1.0, "seed": 0}]
+    path = plot_pareto(rows, tmp_path / "sub" / "p.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["p.png"]
