@@ -1,7 +1,7 @@
 """Subcubic proof strategies for max-of-K (Gross, Agrawal, Chan et al., NeurIPS 2024, sec. 4.3).
 
 Contract with the strategy registry: `STRATEGIES` maps a strategy name
-`"subcubic/eqke=<E>,direct=<D>,attn=<A>"` to a function `(MaxKWeights) -> ProofResult`:
+`"subcubic/eqke=<E>/direct=<D>/attn=<A>"` to a function `(MaxKWeights) -> ProofResult`:
 
 * E, how the query-key matrix EQKE is handled (`subcubic_tables`): `exact` (formed in
   full, O(v^2 d)), or a rank-1 SVD split whose residual is bounded without forming it:
@@ -51,7 +51,7 @@ class SubcubicVariant:
 
     @property
     def name(self) -> str:
-        return f"subcubic/eqke={self.eqke},direct={self.direct},attn={self.attention}"
+        return f"subcubic/eqke={self.eqke}/direct={self.direct}/attn={self.attention}"
 
     def unexplained_dim(self, vocab: int, k: int) -> float:
         """Free parameters of the model summaries the proof uses without explaining them.

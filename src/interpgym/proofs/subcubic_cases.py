@@ -142,13 +142,10 @@ def case_indices(vocab: int, k: int, device: torch.device) -> tuple[Tensor, Tens
     return m, q, n
 
 
-def worst_logit_gap(
-    t: CaseTables, gaps: Int[Tensor, "*batch m q n"], mean_attn: Float[Tensor, "*batch m n"]
-) -> Float[Tensor, "*batch m q n"]:
-    """Upper bound on max_{y != m} logit_y - logit_m over every input of every case (exact arithmetic).
-
-    Meaningful only where `coverable(gaps)` holds. Cost O(v^2 K) per batch element.
-    """
+def attention_extremes(
+    t: CaseTables, gaps: Int[Tensor, "*batch m q n"]
+) -> tuple[Float[Tensor, "*batch m q n"], Float[Tensor, "*batch m q n"]]:
+    """(A_lo, A_hi): bounds on the total attention on the max tokens over every input of each case."""
     vocab, k = t.vocab, t.k
     m, q, n = case_indices(vocab, k, t.eqke.device)
     top = (m - gaps).clamp(min=0)  # largest non-max token covered
@@ -159,27 +156,47 @@ def worst_logit_gap(
     d_max = advantage - t.eqke_prefix_min[q_full, top] + t.row_err[q]
     side = (q < m).long().expand_as(top)
     n_full = n.expand_as(top)
-    low = t.lse_low[q_full, n_full, side]  # [..., 2]
+    low = t.lse_low[q_full, n_full, side]  # [..., 2]: (log S_max, log S_nonmax)
     high = t.lse_high[q_full, n_full, side]
-    attn_low = torch.sigmoid(low[..., 0] - low[..., 1] + d_min)
-    attn_high = torch.sigmoid(high[..., 0] - high[..., 1] + d_max)
-    # h(A) with A = A_bar + delta
-    mean_attn_b = mean_attn.unsqueeze(-2)  # [..., m, 1, n]
+    return torch.sigmoid(low[..., 0] - low[..., 1] + d_min), torch.sigmoid(high[..., 0] - high[..., 1] + d_max)
+
+
+def logit_gap_at(
+    attn: Tensor, mean_attn: Tensor, base: Tensor, gain_max: Tensor, gain_min: Tensor, nonmax_gain: Tensor, query_err: Tensor
+) -> Tensor:
+    """h(A) bound: base + max(delta R_max, delta R_min) + (1 - A) W + query_err, delta = A - A_bar.
+
+    `base` is max_{y != m} B_m[y] + A_bar R_m[y]. Valid for A on either side of A_bar.
+    """
+    delta = attn - mean_attn
+    correction = torch.maximum(delta * gain_max, delta * gain_min)
+    return base + correction + (1 - attn) * nonmax_gain + query_err
+
+
+def worst_logit_gap(
+    t: CaseTables, gaps: Int[Tensor, "*batch m q n"], mean_attn: Float[Tensor, "*batch m n"]
+) -> Float[Tensor, "*batch m q n"]:
+    """Upper bound on max_{y != m} logit_y - logit_m over every input of every case (exact arithmetic).
+
+    Meaningful only where `coverable(gaps)` holds. Cost O(v^2 K) per batch element.
+    """
+    vocab, k = t.vocab, t.k
+    m, q, n = case_indices(vocab, k, t.eqke.device)
+    top = (m - gaps).clamp(min=0)
+    attn_low, attn_high = attention_extremes(t, gaps)
     per_output = t.max_logit_gain[:, None, :] + mean_attn.unsqueeze(-1) * t.max_value_gain[:, None, :]
-    base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1)
-    base = base.unsqueeze(-2)  # [..., m, 1, n]
+    base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1).unsqueeze(-2)
     has_nonmax = ~((q == m) & (n == k - 1))
     nonmax_gain = torch.where(has_nonmax, t.nonmax_gain_prefix[top, m.expand_as(top)], torch.zeros_like(attn_low))
-    query_err = t.query_err.T[:, :, None]  # [m, q, 1]
-    gain_max = t.value_gain_max[:, None, None]
-    gain_min = t.value_gain_min[:, None, None]
-
-    def bound_at(attn: Tensor) -> Tensor:
-        delta = attn - mean_attn_b
-        correction = torch.maximum(delta * gain_max, delta * gain_min)
-        return base + correction + (1 - attn) * nonmax_gain + query_err
-
-    return torch.maximum(bound_at(attn_low), bound_at(attn_high))
+    terms = (
+        mean_attn.unsqueeze(-2),
+        base,
+        t.value_gain_max[:, None, None],
+        t.value_gain_min[:, None, None],
+        nonmax_gain,
+        t.query_err.T[:, :, None],
+    )
+    return torch.maximum(logit_gap_at(attn_low, *terms), logit_gap_at(attn_high, *terms))
 
 
 def coverable(vocab: int, k: int, gaps: Int[Tensor, "*batch m q n"]) -> Bool[Tensor, "*batch m q n"]:
