@@ -42,7 +42,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from interpgym.proofs.subcubic_tables import AttentionTables, DirectTables
+from interpgym.proofs.subcubic_tables import AttentionTables, DirectTables, max_over_others
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,6 @@ def _arrangement_lse(eqkp: Float[Tensor, "q pos"], descending: bool) -> Float[Te
     return torch.stack([same, below], dim=2)
 
 
-def _top2_excluding_self(matrix: Float[Tensor, "r c"]) -> Float[Tensor, "r c"]:
-    """out[r, j] = max_{c != j} matrix[r, c] (needs c >= 2 columns)."""
-    top2 = matrix.topk(2, dim=1).values
-    return torch.where(matrix == top2[:, :1], top2[:, 1:2], top2[:, :1])
-
-
 def case_tables(
     att: AttentionTables,
     evou: Float[Tensor, "v out"],
@@ -115,7 +109,7 @@ def case_tables(
     pos_gain = (pvou[:, None, :] - pvou[:, :, None]).amax(dim=0)  # [m, y]: max_i PVOU[i, y] - PVOU[i, m]
     logit_gain = (mean_logits[None, :] - mean_logits[:, None]) + pos_gain
     # W[c, m] = max_{y != m} EVOU[c, y] - EVOU[c, m]
-    nonmax_gain = _top2_excluding_self(evou) - evou
+    nonmax_gain = max_over_others(evou) - evou
     return CaseTables(
         eqke=att.eqke,
         eqke_prefix_max=att.eqke.cummax(dim=1).values,

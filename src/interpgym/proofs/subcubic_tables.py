@@ -68,6 +68,12 @@ def query_key_factors(w: MaxKWeights) -> QueryKeyFactors:
     return QueryKeyFactors(query=query, qk=qk, keys=w.W_E, eqkp=query @ (qk @ w.W_pos.T))
 
 
+def max_over_others(matrix: Float[Tensor, "r c"]) -> Float[Tensor, "r c"]:
+    """out[r, j] = max_{c != j} matrix[r, c], from the top two of each row (needs >= 2 columns). O(r c)."""
+    top2 = matrix.topk(2, dim=1).values
+    return torch.where(matrix == top2[:, :1], top2[:, 1:2], top2[:, :1])
+
+
 def _row_ranges(matrix: Float[Tensor, "r c"]) -> Float[Tensor, " r"]:
     return matrix.amax(dim=1) - matrix.amin(dim=1)
 
@@ -129,10 +135,7 @@ def direct_tables(w: MaxKWeights, query: Float[Tensor, "v d"], method: str) -> D
         logits = direct_table(w)
         mean_logits = logits.mean(dim=0)
         residual = logits - mean_logits
-        top2 = residual.topk(2, dim=1).values  # [q, 2]
-        is_top = residual == top2[:, :1]
-        best_other = torch.where(is_top, top2[:, 1:2], top2[:, :1])  # max_{y != m} r_q[y]
-        return DirectTables(mean_logits=mean_logits, query_err=best_other - residual)
+        return DirectTables(mean_logits=mean_logits, query_err=max_over_others(residual) - residual)
     if method == "mean_query+max_diff":
         mean_query = query.mean(dim=0)
         per_query = (query - mean_query).abs() @ _row_ranges(w.W_U)
