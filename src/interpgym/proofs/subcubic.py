@@ -66,10 +66,11 @@ class SubcubicVariant:
 
     @property
     def complexity(self) -> str:
-        eqke = "v^2·d" if self.eqke == "exact" else "v·d^2"
-        direct = "v^2·d" if self.direct == "exact" else "v·d"
-        terms = dict.fromkeys([f"{eqke} (EQKE)", "v^2·d (EVOU)", f"{direct} (direct)", "v^2·K (cases)", "d^3"])
-        return "O(" + " + ".join(terms) + ")"
+        """Asymptotic verification cost. EVOU (v^2 d) is always formed, so the direct-path
+        choice does not change it; a low-rank EQKE replaces a v^2 d term by v d^2."""
+        if self.eqke == "exact":
+            return "O(v^2·d + v^2·K + d^3)"
+        return "O(v^2·d + v·d^2 + v^2·K)"
 
 
 VARIANTS = tuple(
