@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from interpgym.proofs.certificates import certified_mask, count_certified
 from interpgym.proofs.cubic import cubic
-from interpgym.subjects.maxk import MaxKWeights
+from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
 from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model
 
@@ -31,7 +31,7 @@ def test_sound_and_useful_on_trained_models(config: tuple) -> None:
     certified, correct = assert_sound(small_model(*config))
     # a trained model's mechanism is what the proof exploits: it must certify most of it
     assert correct > 0.9 * small_model(*config).vocab ** config[1]
-    assert certified >= 0.5 * correct
+    assert certified >= 0.8 * correct
 
 
 @pytest.mark.parametrize(("vocab", "k", "d", "seed"), [(2, 1, 3, 0), (6, 2, 4, 1), (7, 3, 5, 2), (9, 4, 3, 3), (5, 5, 4, 4)])
@@ -52,12 +52,20 @@ def test_sound_on_exact_ties() -> None:
     assert_sound(tied)
 
 
+def test_sound_at_every_training_stage() -> None:
+    """Partly trained models have small margins: the regime where a sloppy bound would slip."""
+    config = MaxKConfig(vocab=10, k=4, d_model=8, d_head=8, seed=5, steps=400, checkpoint_every=50)
+    model = train_maxk(config, progress=False)
+    certified = [assert_sound(model.checkpoint(step))[0] for step in model.checkpoint_steps()]
+    assert len(certified) == 9 and certified[-1] > 0
+
+
 def test_zero_model_certifies_nothing() -> None:
     zero = MaxKWeights(**{n: torch.zeros_like(t) for n, t in random_weights(4, 3, 2, 0).as_dict().items()})
     assert cubic(zero).certified == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     vocab=st.integers(2, 6),
     k=st.integers(1, 4),

@@ -27,7 +27,7 @@ from torch import Tensor
 from interpgym.core.errors import require
 from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import torch_threads
-from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at
+from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at, tokens_of
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff import margin_slack
 from interpgym.proofs.tables import MaxKTables, compute_tables
@@ -127,23 +127,22 @@ def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance
         prefix = tokens_at(vocab, k - 1, start, stop, w.W_E.device)
         margins = _prefix_margins(prefix_tables, prefix)
         correct[start:stop] = margins > slack
-        close = margins.abs() <= slack
+        close = ~(correct[start:stop] | (margins < -slack))  # within the slack (or NaN): the forward decides
         if bool(close.any()):
             undecided.append(close.nonzero() + torch.tensor([start, 0], device=close.device))
         if advance is not None:
             advance((stop - start) * vocab)
+    correct = correct.reshape(-1)
     decided_by_forward = 0
     if undecided:
         where = torch.cat(undecided)  # [n, 2]: (prefix index, query token)
-        decided_by_forward = where.shape[0]
-        powers = vocab ** torch.arange(k - 2, -1, -1, device=where.device)
-        prefix_tokens = torch.div(where[:, :1], powers, rounding_mode="floor") % vocab
-        tokens = torch.cat([prefix_tokens, where[:, 1:]], dim=1)
-        for begin in range(0, tokens.shape[0], FORWARD_BATCH):
-            batch = tokens[begin : begin + FORWARD_BATCH]
-            verdict = correct_mask(last_logits(w, batch), batch)
-            correct[where[begin : begin + FORWARD_BATCH, 0], where[begin : begin + FORWARD_BATCH, 1]] = verdict
-    return ExactCorrectness(correct=correct.reshape(-1), decided_by_forward=decided_by_forward, slack=slack)
+        index = where[:, 0] * vocab + where[:, 1]
+        decided_by_forward = index.shape[0]
+        for begin in range(0, index.shape[0], FORWARD_BATCH):
+            batch_index = index[begin : begin + FORWARD_BATCH]
+            batch = tokens_of(batch_index, vocab, k)
+            correct[batch_index] = correct_mask(last_logits(w, batch), batch)
+    return ExactCorrectness(correct=correct, decided_by_forward=decided_by_forward, slack=slack)
 
 
 def naive_forward_flops(w: MaxKWeights, sample: int = 256) -> int:

@@ -37,6 +37,9 @@ every non-max token c* in the same positions, which is negative because ok[m, q,
 covers every x. Hence the certificate of `certificates` (every non-max token in
 G(m, q, n)) is sound. n = K-1 (all first K-1 tokens are m) is `ok_pure[m, q]`: x = T.
 
+Numerics: N is evaluated from log-weights (positional subset sums by `logcumsumexp`),
+scaled by its largest term (`_signed_sum`), so no attention-score range overflows.
+
 Cost: tables O(v^2 d + v d^2), slack O(v^2 K d_head), D and V O(v^3), the case table
 O(v^3 K). No Python loop runs over the vocabulary.
 Unexplained dimensionality: the proof treats EQKE, EVOU and EU as arbitrary v x v

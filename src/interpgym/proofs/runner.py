@@ -29,7 +29,7 @@ from interpgym.core.threads import torch_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic
-from interpgym.proofs.inputs import chunks
+from interpgym.proofs.inputs import tokens_of
 from interpgym.proofs.registry import BRUTE_FORCE, resolve, strategies
 from interpgym.proofs.result import ProofResult
 from interpgym.subjects.maxk import MaxKConfig, MaxKModel, MaxKWeights, train_maxk
@@ -53,17 +53,23 @@ class ModelProofs:
 
 
 def audit(result: ProofResult, correct: torch.Tensor, vocab: int, k: int) -> None:
-    """Raise `UnsoundProofError` unless `result` is consistent with brute force's per-input `correct`."""
+    """Raise `UnsoundProofError` unless `result` is consistent with brute force's per-input `correct`.
+
+    Checks the count, and that no input the model gets wrong is covered by the
+    certificate (equivalently: the certified set lies inside the correct set). Cost
+    O(number of wrong inputs), chunked.
+    """
     exact = int(correct.sum())
     if result.certified > exact:
         raise UnsoundProofError(f"{result.strategy} certifies {result.certified} inputs but only {exact} are correct")
     if result.ok is None or result.ok_pure is None:
         return
-    for start, tokens in chunks(vocab, k, AUDIT_CHUNK, correct.device):
+    wrong_index = (~correct).nonzero()[:, 0]
+    for begin in range(0, wrong_index.shape[0], AUDIT_CHUNK):
+        tokens = tokens_of(wrong_index[begin : begin + AUDIT_CHUNK], vocab, k)
         covered = certified_mask(result.ok, result.ok_pure, tokens)
-        wrong = covered & ~correct[start : start + tokens.shape[0]]
-        if bool(wrong.any()):
-            first = tokens[wrong.nonzero()[0, 0]].tolist()
+        if bool(covered.any()):
+            first = tokens[covered.nonzero()[0, 0]].tolist()
             raise UnsoundProofError(f"{result.strategy} certifies input {first}, which the model gets wrong")
 
 
