@@ -53,14 +53,17 @@ class CaseTables:
     eqke_prefix_max: Float[Tensor, "q key"]  # max_{c <= j} eqke[q, c]
     eqke_prefix_min: Float[Tensor, "q key"]
     row_err: Float[Tensor, " q"]
-    lse_low: Float[Tensor, "q n side two"]  # side 0: q == m, 1: q < m; two: (log S_max, log S_nonmax)
-    lse_high: Float[Tensor, "q n side two"]
+    eqke_diag: Float[Tensor, " q"]  # eqke[q, q]: the query position's own key
+    lse_low: Float[Tensor, "q n two"]  # first K-1 positions, n max copies on the lowest positional scores:
+    lse_high: Float[Tensor, "q n two"]  # (log sum exp of the max copies', of the other positions') scores
+    query_pos: Float[Tensor, " q"]  # EQKP[q, K-1]
     max_logit_gain: Float[Tensor, "m out"]  # B_m[y] (0 at y == m, never read there)
     max_value_gain: Float[Tensor, "m out"]  # R_m[y] (0 at y == m, never read there)
     is_max_output: Bool[Tensor, "m out"]  # y == m
     value_gain_max: Float[Tensor, " m"]
     value_gain_min: Float[Tensor, " m"]
-    nonmax_gain_prefix: Float[Tensor, "j m"]  # W: max_{c <= j} max_{y != m} EVOU[c, y] - EVOU[c, m]
+    nonmax_gain: Float[Tensor, "c m"]  # max_{y != m} EVOU[c, y] - EVOU[c, m]
+    nonmax_gain_prefix: Float[Tensor, "j m"]  # W: max over c <= j of nonmax_gain[c, m]
     query_err: Float[Tensor, "q m"]
     slack: Tensor
 
@@ -73,24 +76,15 @@ class CaseTables:
         return self.lse_low.shape[1]
 
 
-def _arrangement_lse(eqkp: Float[Tensor, "q pos"], descending: bool) -> Float[Tensor, "q n side two"]:
-    """Log-sum-exp of positional scores of the max positions and of the others, per (q, n, side).
-
-    The n max copies among the first K-1 positions take the n lowest (`descending=False`)
-    or highest positional scores; the query position joins the max side iff q == m.
-    """
+def _arrangement_lse(eqkp: Float[Tensor, "q pos"], descending: bool) -> Float[Tensor, "q n two"]:
+    """Log-sum-exp of the positional scores of the first K-1 positions, split into the n max
+    copies placed on the n lowest (`descending=False`) or highest scores and the rest."""
     first = eqkp[:, :-1].sort(dim=1, descending=descending).values  # [q, K-1]
-    last = eqkp[:, -1:]  # [q, 1]
-    vocab = eqkp.shape[0]
-    neg_inf = torch.full((vocab, 1), float("-inf"), dtype=eqkp.dtype, device=eqkp.device)
+    neg_inf = torch.full((eqkp.shape[0], 1), float("-inf"), dtype=eqkp.dtype, device=eqkp.device)
     # prefix[n] = lse(first[:, :n]); suffix[n] = lse(first[:, n:])
     prefix = torch.cat([neg_inf, first.logcumsumexp(dim=1)], dim=1)  # [q, K]
     suffix = torch.cat([first.flip(1).logcumsumexp(dim=1).flip(1), neg_inf], dim=1)  # [q, K]
-    max_side_if_query_max = torch.logaddexp(prefix, last)
-    rest_if_query_nonmax = torch.logaddexp(suffix, last)
-    same = torch.stack([max_side_if_query_max, suffix], dim=-1)
-    below = torch.stack([prefix, rest_if_query_nonmax], dim=-1)
-    return torch.stack([same, below], dim=2)
+    return torch.stack([prefix, suffix], dim=-1)
 
 
 def case_tables(
@@ -115,13 +109,16 @@ def case_tables(
         eqke_prefix_max=att.eqke.cummax(dim=1).values,
         eqke_prefix_min=att.eqke.cummin(dim=1).values,
         row_err=att.row_err,
+        eqke_diag=att.eqke.diagonal(),
         lse_low=_arrangement_lse(att.eqkp, descending=False),
         lse_high=_arrangement_lse(att.eqkp, descending=True),
+        query_pos=att.eqkp[:, -1],
         max_logit_gain=logit_gain,
         max_value_gain=value_gain,
         is_max_output=diagonal,
         value_gain_max=value_gain.masked_fill(diagonal, float("-inf")).amax(dim=1),
         value_gain_min=value_gain.masked_fill(diagonal, float("inf")).amin(dim=1),
+        nonmax_gain=nonmax_gain,
         nonmax_gain_prefix=nonmax_gain.cummax(dim=0).values,
         query_err=direct.query_err,
         slack=slack,
@@ -142,17 +139,27 @@ def attention_extremes(
     """(A_lo, A_hi): bounds on the total attention on the max tokens over every input of each case."""
     vocab, k = t.vocab, t.k
     m, q, n = case_indices(vocab, k, t.eqke.device)
-    top = (m - gaps).clamp(min=0)  # largest non-max token covered
+    top = (m - gaps).clamp(min=0)  # largest non-max token covered among the first K-1 positions
     q_full = q.expand_as(top)
+    n_full = n.expand_as(top)
     # score advantage of the max token over any covered non-max key, widened by the residual bound
     advantage = t.eqke[q, m]
     d_min = advantage - t.eqke_prefix_max[q_full, top] - t.row_err[q]
     d_max = advantage - t.eqke_prefix_min[q_full, top] + t.row_err[q]
-    side = (q < m).long().expand_as(top)
-    n_full = n.expand_as(top)
-    low = t.lse_low[q_full, n_full, side]  # [..., 2]: (log S_max, log S_nonmax)
-    high = t.lse_high[q_full, n_full, side]
-    return torch.sigmoid(low[..., 0] - low[..., 1] + d_min), torch.sigmoid(high[..., 0] - high[..., 1] + d_max)
+    # the query position holds q itself: its advantage is known up to the residual bound
+    query_adv = advantage - t.eqke_diag[q]
+    query_is_max = q == m
+
+    def extreme(lse: Tensor, d: Tensor, query_d: Tensor) -> Tensor:
+        max_side, first_rest = lse[..., 0], lse[..., 1] - d
+        query_score = t.query_pos[q]
+        max_side = torch.where(query_is_max, torch.logaddexp(max_side, query_score), max_side)
+        rest = torch.where(query_is_max, first_rest, torch.logaddexp(first_rest, query_score - query_d))
+        return torch.sigmoid(max_side - rest)
+
+    attn_low = extreme(t.lse_low[q_full, n_full], d_min, query_adv - t.row_err[q])
+    attn_high = extreme(t.lse_high[q_full, n_full], d_max, query_adv + t.row_err[q])
+    return attn_low, attn_high
 
 
 def logit_gap_at(
@@ -180,8 +187,11 @@ def worst_logit_gap(
     attn_low, attn_high = attention_extremes(t, gaps)
     per_output = t.max_logit_gain[:, None, :] + mean_attn.unsqueeze(-1) * t.max_value_gain[:, None, :]
     base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1).unsqueeze(-2)
-    has_nonmax = ~((q == m) & (n == k - 1))
-    nonmax_gain = torch.where(has_nonmax, t.nonmax_gain_prefix[top, m.expand_as(top)], torch.zeros_like(attn_low))
+    # value gain of the non-max positions: first K-1 (tokens <= m - g, if any) and the query (q, if q < m)
+    first_gain = torch.where(n < k - 1, t.nonmax_gain_prefix[top, m.expand_as(top)], float("-inf"))
+    query_gain = torch.where(q < m, t.nonmax_gain.T[:, :, None], float("-inf"))  # [m, q, 1]
+    nonmax_gain = torch.maximum(first_gain, query_gain).clamp(min=torch.finfo(attn_low.dtype).min)
+    nonmax_gain = torch.where((q == m) & (n == k - 1), torch.zeros_like(attn_low), nonmax_gain)
     terms = (
         mean_attn.unsqueeze(-2),
         base,
@@ -194,11 +204,10 @@ def worst_logit_gap(
 
 
 def coverable(vocab: int, k: int, gaps: Int[Tensor, "*batch m q n"]) -> Bool[Tensor, "*batch m q n"]:
-    """Cases that exist and whose gap is legal: g >= 1, and q <= m - g when q < m."""
+    """Cases that exist and whose gap is legal (g >= 1)."""
     m, q, n = case_indices(vocab, k, gaps.device)
     exists = (q <= m) & ((q == m) | (n >= 1))
-    query_covered = (q == m) | (q <= m - gaps)
-    return exists & query_covered & (gaps >= 1)
+    return exists & (gaps >= 1)
 
 
 def certified_cases(
