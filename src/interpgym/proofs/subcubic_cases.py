@@ -2,23 +2,25 @@
 
 A *case* is (m, q, n) as in `certificates` (max m, query q, n copies of m among the
 first K-1 positions) together with a *gap* g >= 1 from proof search: the case covers
-every input whose non-max tokens (the query included, when q < m) are all <= m - g.
-For q < m this needs q <= m - g. The check bounds, for every such input and every
-output y != m, the logit difference logit_y - logit_m of the exact-arithmetic model:
+every input whose non-max tokens among the first K-1 positions are all <= m - g (the
+query, a known token, is handled exactly). The check bounds, for every such input and
+every output y != m, the logit difference logit_y - logit_m of the exact-arithmetic model:
 
   direct path   (E[q]+P[K-1]) W_U [y - m]  <= mean_logits[y] - mean_logits[m] + query_err[q, m]
   positions     sum_i a_i PVOU[i, y - m]    <= max_i PVOU[i, y] - PVOU[i, m]        (sum_i a_i = 1)
   max tokens    A * (EVOU[m, y] - EVOU[m, m])   with A = attention on the max tokens
-  non-max       sum_{i non-max} a_i EVOU[t_i, y - m] <= (1 - A) W[m, g],
-                W[m, g] = max_{c <= m - g} max_{y != m} EVOU[c, y] - EVOU[c, m]
+  non-max       sum_{i non-max} a_i EVOU[t_i, y - m] <= (1 - A) max(W[m, g], V[q, m]),
+                V[c, m] = max_{y != m} EVOU[c, y] - EVOU[c, m],  W[m, g] = max_{c <= m - g} V[c, m]
+                (V[q, m] only when the query is non-max, W only when n < K-1)
 
-and A in [A_lo, A_hi]: the scores of the non-max keys are at most (at least)
-EQKE[q, m] - D_min (- D_max) plus their positional score, where D_min/D_max bound
-EQKE[q, m] - EQKE[q, c] over c <= m - g (prefix max / min of the EQKE table, widened
-by the residual bound row_err[q]); A is increasing in the max keys' scores and
-decreasing in the others', and placing the max tokens on the positions with the lowest
-(highest) positional scores minimises (maximises) it (an exchange argument), so the
-extremes are two sigmoids of sorted-prefix log-sum-exps.
+and A in [A_lo, A_hi]: the scores of the non-max keys among the first K-1 positions are
+at most (at least) EQKE[q, m] - D_min (- D_max) plus their positional score, where
+D_min/D_max bound EQKE[q, m] - EQKE[q, c] over c <= m - g (prefix max / min of the EQKE
+table, widened by the residual bound row_err[q]); a non-max query's own score is
+EQKE[q, q] + EQKP[q, K-1], known up to row_err[q]. A is increasing in the max keys'
+scores and decreasing in the others', and placing the max tokens on the first-K-1
+positions with the lowest (highest) positional scores minimises (maximises) it (an
+exchange argument), so the extremes are two sigmoids of sorted-prefix log-sum-exps.
 
 The bound over y, h(A) = max_{y != m}[B_m[y] + A R_m[y]] + (1 - A) W, is convex in A,
 so its maximum over [A_lo, A_hi] is at an endpoint; both are evaluated. To avoid an
@@ -32,6 +34,7 @@ which holds for either sign of delta. (Multiplying a *negative* delta by R_max, 
 one-sided "mean + diff" correction would, is unsound for below-average queries; the
 min/max pair is what makes this step valid.) A case is certified when the bound is below
 -slack, slack = 2 x the float32 forward error (see `subcubic_fp`) + float64 rounding room.
+All of this is O(v^2 K) elementwise work on O(v^2)-sized tables.
 """
 
 from __future__ import annotations
