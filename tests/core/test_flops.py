@@ -42,3 +42,11 @@ def test_float64_and_inplace() -> None:
     with FlopCounter() as counter:
         x.mul_(2.0)
     assert counter.total == 8
+
+
+def test_fused_multiply_add_costs_two_per_element() -> None:
+    x, y, z = torch.randn(6, 5), torch.randn(6, 5), torch.randn(6, 5)
+    with FlopCounter() as counter:
+        torch.addcmul(x, y, z)
+        x.addcmul_(y, z)
+    assert counter.total == 2 * 30 + 2 * 30

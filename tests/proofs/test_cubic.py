@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interpgym.proofs.certificates import certified_mask, count_certified
-from interpgym.proofs.cubic import cubic
+from interpgym.proofs.cubic import _certificate_scaled, cubic, cubic_certificate, pessimized_value_tables
+from interpgym.proofs.roundoff import margin_slack
+from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
 from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model
@@ -91,3 +93,19 @@ def test_flops_scale_cubically() -> None:
     small = cubic(random_weights(16, 4, 8, 0)).flops
     large = cubic(random_weights(32, 4, 8, 0)).flops
     assert 4 < large / small <= 8.5
+
+
+@pytest.mark.parametrize("index", range(len(SMALL_CONFIGS)))
+def test_scaled_and_log_space_paths_agree(index: int) -> None:
+    for w in (small_model(*SMALL_CONFIGS[index]), random_weights(7, 4, 3, index, scale=2.0)):
+        tables = compute_tables(w)
+        slack = margin_slack(w, tables)
+        fast, robust = cubic_certificate(tables, slack), cubic_certificate(tables, slack, log_space=True)
+        assert torch.equal(fast[0], robust[0]) and torch.equal(fast[1], robust[1])
+
+
+def test_huge_score_ranges_take_the_log_space_path_soundly() -> None:
+    w = random_weights(5, 3, 2, seed=3, scale=12.0)
+    tables = compute_tables(w)
+    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, tables))) is None
+    assert_sound(w)

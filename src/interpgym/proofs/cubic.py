@@ -37,8 +37,11 @@ every non-max token c* in the same positions, which is negative because ok[m, q,
 covers every x. Hence the certificate of `certificates` (every non-max token in
 G(m, q, n)) is sound. n = K-1 (all first K-1 tokens are m) is `ok_pure[m, q]`: x = T.
 
-Numerics: N is evaluated from log-weights (positional subset sums by `logcumsumexp`),
-scaled by its largest term (`_signed_sum`), so no attention-score range overflows.
+Numerics: every weight is scaled per query by the largest term any case can hold, so
+all exponentials are <= 1 and cannot overflow; terms that underflow are below e^-745
+while the query position's weight is at least e^-600, far inside the float64 slack.
+For models whose scores span more than ~600 nats a log-space path scales each case by
+its own largest term instead (`_certificate_log_space`).
 
 Cost: tables O(v^2 d + v d^2), slack O(v^2 K d_head), D and V O(v^3), the case table
 O(v^3 K). No Python loop runs over the vocabulary.
@@ -106,26 +109,67 @@ def _signed_sum(log_weights: list[Tensor], values: list[Tensor]) -> Tensor:
     return torch.stack(torch.broadcast_tensors(*terms)).sum(dim=0)
 
 
-def cubic_certificate(tables: MaxKTables, slack: float) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
-    """(ok, ok_pure) as specified in `certificates`, proved as in the module docstring.
+# Below this log-weight (relative to the largest possible term) the query position's
+# weight would leave too little headroom over float64 underflow; use the log-space path.
+_MIN_QUERY_LOG_WEIGHT = -600.0
 
-    Log-weights are measured from the query position's score (its weight is then 1).
-    Entries outside the meaningful range (c >= m, q > m, n = K-1 in `ok`) are False.
-    Cost O(v^3 K).
+
+def _validity_masks(vocab: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """([m, c]: c < m, [m, q]: q <= m)."""
+    index = torch.arange(vocab, device=device)
+    return index[None, :] < index[:, None], index[None, :] <= index[:, None]
+
+
+def _certificate_scaled(tables: MaxKTables, U: Tensor) -> tuple[Tensor, Tensor] | None:
+    """Fast path: weights scaled per query by the largest possible term, so all are <= 1.
+
+    Returns None when some query position's own weight falls below e^-600 (scores
+    spanning hundreds of nats); the log-space path handles that. Cost about 4 v^3 K.
     """
-    vocab, k = tables.vocab, tables.k
-    U = pessimized_value_tables(tables, slack)  # [m, q, t]
+    k = tables.k
     query_score = tables.EQKE.diagonal() + tables.EQKP[:, -1]  # [q]
-    token_log_weight = tables.EQKE - query_score[:, None]  # [q, t]
-    log_smallest, log_largest = extreme_position_log_sums(tables)  # [q, n]
+    position_shift = tables.EQKP[:, :-1].amax(dim=1) if k > 1 else torch.zeros_like(query_score)
+    scale = torch.maximum(tables.EQKE.amax(dim=1) + position_shift, query_score)  # [q]
+    query_log_weight = query_score - scale
+    if float(query_log_weight.min()) < _MIN_QUERY_LOG_WEIGHT:
+        return None
+    query_weight = query_log_weight.exp()  # [q], the query position (weight <= 1)
+    token_weight = (tables.EQKE + (position_shift - scale)[:, None]).exp()  # [q, t] (<= 1)
+    ascending = (tables.EQKP[:, :-1] - position_shift[:, None]).exp().sort(dim=1).values  # [q, K-1] (<= 1)
+    zero = ascending.new_zeros(ascending.shape[0], 1)
+    smallest = torch.cat([zero, ascending.cumsum(dim=1)], dim=1)  # [q, n]: n smallest weights
+    largest = torch.cat([zero, ascending.flip(dims=[1]).cumsum(dim=1)], dim=1)  # [q, n]: n largest
     complement = k - 1 - torch.arange(k, device=U.device)  # K-1-n
-    # the two extreme orderings: max copies on the n lowest / n highest positional weights
-    log_max_positions = torch.stack([log_smallest, log_largest], dim=-1)  # [q, n, 2]
-    log_nonmax_positions = torch.stack([log_largest[:, complement], log_smallest[:, complement]], dim=-1)
+    max_positions = torch.stack([smallest, largest], dim=-1)  # [q, n, 2]: the two extreme orderings
+    nonmax_positions = torch.stack([largest[:, complement], smallest[:, complement]], dim=-1)
 
+    vocab = tables.vocab
     m_index = torch.arange(vocab, device=U.device)
     U_max = U[m_index, :, m_index]  # [m, q]: U(m)
     U_query = U.diagonal(dim1=1, dim2=2)  # [m, q]: U(q)
+    max_term = token_weight.T * U_max  # [m, q]: e^{EQKE[q, m]} U(m), per unit of max-position weight
+    query_term = query_weight * U_query  # [m, q]
+    nonmax_term = token_weight[None, :, :] * U  # [m, q, c]: y(c)
+    fixed = max_term[:, :, None, None] * max_positions[None] + query_term[:, :, None, None]  # [m, q, n, 2]
+    numerator = torch.addcmul(fixed[:, :, None], nonmax_term[:, :, :, None, None], nonmax_positions[None, :, None])
+    ok = (numerator < 0).all(dim=-1)  # [m, q, c, n]
+    pure = max_term * smallest[None, :, -1] + query_term  # [m, q]: x = T
+    return ok, pure < 0
+
+
+def _certificate_log_space(tables: MaxKTables, U: Tensor) -> tuple[Tensor, Tensor]:
+    """Robust path: every term as a log-weight, each case scaled by its own largest term. Cost about 12 v^3 K."""
+    k = tables.k
+    query_score = tables.EQKE.diagonal() + tables.EQKP[:, -1]  # [q]
+    token_log_weight = tables.EQKE - query_score[:, None]  # [q, t], relative to the query position
+    log_smallest, log_largest = extreme_position_log_sums(tables)  # [q, n]
+    complement = k - 1 - torch.arange(k, device=U.device)
+    log_max_positions = torch.stack([log_smallest, log_largest], dim=-1)  # [q, n, 2]
+    log_nonmax_positions = torch.stack([log_largest[:, complement], log_smallest[:, complement]], dim=-1)
+
+    m_index = torch.arange(tables.vocab, device=U.device)
+    U_max = U[m_index, :, m_index]
+    U_query = U.diagonal(dim1=1, dim2=2)
     max_log_weight = token_log_weight.T[:, :, None, None, None] + log_max_positions[None, :, None]  # [m, q, 1, n, 2]
     nonmax_log_weight = token_log_weight[None, :, :, None, None] + log_nonmax_positions[None, :, None]  # [1, q, c, n, 2]
     query_log_weight = torch.zeros((), dtype=U.dtype, device=U.device)
@@ -133,15 +177,27 @@ def cubic_certificate(tables: MaxKTables, slack: float) -> tuple[Bool[Tensor, "m
         [max_log_weight, nonmax_log_weight, query_log_weight],
         [U_max[:, :, None, None, None], U[:, :, :, None, None], U_query[:, :, None, None, None]],
     )  # [m, q, c, n, 2]
-    ok = (numerator < 0).all(dim=-1)
-    below = m_index[None, :] < m_index[:, None]  # [m, c]: c < m
-    query_ok = m_index[None, :] <= m_index[:, None]  # [m, q]: q <= m
+    pure = _signed_sum([token_log_weight.T + log_smallest[None, :, -1], query_log_weight], [U_max, U_query])
+    return (numerator < 0).all(dim=-1), pure < 0
+
+
+def cubic_certificate(
+    tables: MaxKTables, slack: float, *, log_space: bool = False
+) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
+    """(ok, ok_pure) as specified in `certificates`, proved as in the module docstring.
+
+    Evaluates the numerators with weights scaled per query (fast) unless the scores
+    span so many nats that the log-space path is needed (or `log_space` forces it);
+    both decide the same inequalities. Entries outside the meaningful range
+    (c >= m, q > m, n = K-1 in `ok`) are False. Cost O(v^3 K).
+    """
+    U = pessimized_value_tables(tables, slack)  # [m, q, t]
+    scaled = None if log_space else _certificate_scaled(tables, U)
+    ok, ok_pure = scaled if scaled is not None else _certificate_log_space(tables, U)
+    below, query_ok = _validity_masks(tables.vocab, U.device)
     ok = ok & below[:, None, :, None] & query_ok[:, :, None, None]
-    ok[:, :, :, k - 1] = False
-    # all K-1 first positions hold m: one ordering, x = T
-    pure = _signed_sum([token_log_weight.T + log_smallest[None, :, -1], query_log_weight], [U_max, U_query])  # [m, q]
-    ok_pure = (pure < 0) & query_ok
-    return ok, ok_pure
+    ok[:, :, :, tables.k - 1] = False
+    return ok, ok_pure & query_ok
 
 
 def cubic(w: MaxKWeights) -> ProofResult:

@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -38,13 +42,15 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str 
     a `seed`. The file is written atomically.
     """
     path = Path(path)
-    fig = Figure(figsize=(7.5, 5), dpi=120)
+    fig = Figure(figsize=(11, 5.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    for name in strategies:
+    palette = colormaps["tab20"]
+    for i, name in enumerate(strategies):
         mine = [r for r in rows if r["strategy"] == name]
-        ax.scatter([max(r["flops"], 1) for r in mine], [r["normalized"] for r in mine], label=name, s=28, alpha=0.8)
+        ax.scatter([max(r["flops"], 1) for r in mine], [r["normalized"] for r in mine], label=name, s=30, alpha=0.85,
+                   color=palette(i % 20), marker=_MARKERS[i % len(_MARKERS)])
     points = [(max(float(r["flops"]), 1.0), float(r["normalized"])) for r in rows]
     front = pareto_front(points)
     if front:
@@ -57,13 +63,12 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str 
     ax.set_ylabel("normalised bound (bound / exact accuracy)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
-    fig.tight_layout()
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
