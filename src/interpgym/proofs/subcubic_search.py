@@ -1,0 +1,72 @@
+"""Proof *search* for the subcubic strategies (never costed: its outputs are just the
+certificate that the verification checks, and any choice is sound).
+
+It picks (1) the query/key directions of the rank-1 EQKE split (leading singular
+vectors of EQKE, computed here in full since search cost does not count), (2) per case
+(m, q, n) the smallest gap g that the check certifies (each case covers
+C(K-1, n) (m - g + 1)^(K-1-n) inputs, so smaller is better and the check is monotone in
+g), and (3) per (m, n) the average attention A_bar of `mean+diff`, by trying a grid of
+values and keeping the one that certifies the most inputs of that (m, n).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from interpgym.proofs.subcubic_cases import CaseTables, case_indices, certified_cases
+from interpgym.proofs.subcubic_tables import QueryKeyFactors
+
+MEAN_ATTENTION_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
+
+
+def leading_directions(factors: QueryKeyFactors) -> tuple[Float[Tensor, " v"], Float[Tensor, " v"]]:
+    """Leading left / right singular vectors of EQKE (search only)."""
+    eqke = factors.query @ factors.qk @ factors.keys.T
+    left, _, right_h = torch.linalg.svd(eqke)
+    return left[:, 0].contiguous(), right_h[0].contiguous()
+
+
+def _covered_inputs(vocab: int, k: int, gaps: Tensor) -> Tensor:
+    """Inputs of each case (m, q, n) covered at gap g (float64; search ranking only)."""
+    m, _, n = case_indices(vocab, k, gaps.device)
+    free = (k - 1 - n).to(torch.float64)
+    choices = (m - gaps + 1).clamp(min=0).to(torch.float64)
+    combos = torch.tensor([math.comb(k - 1, i) for i in range(k)], dtype=torch.float64, device=gaps.device)
+    return torch.where(free == 0, torch.ones_like(choices), combos[n] * choices.pow(free))
+
+
+def best_gaps(t: CaseTables, mean_attn: Float[Tensor, "m n"]) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m q n"]]:
+    """Smallest certified gap per case (1 where none works) and the inputs it covers (0 where none)."""
+    vocab, k = t.vocab, t.k
+    device = t.eqke.device
+    candidates = torch.arange(1, max(vocab, 2), device=device)[:, None, None, None]  # [G, 1, 1, 1]
+    all_gaps = candidates.expand(-1, vocab, vocab, k)
+    certified = certified_cases(t, all_gaps, mean_attn.unsqueeze(0))  # [G, m, q, n]
+    sentinel = vocab + 1
+    smallest = torch.where(certified, all_gaps, torch.full_like(all_gaps, sentinel)).amin(dim=0)
+    found = smallest < sentinel
+    gaps = torch.where(found, smallest, torch.ones_like(smallest))
+    covered = torch.where(found, _covered_inputs(vocab, k, gaps), torch.zeros_like(gaps, dtype=torch.float64))
+    return gaps, covered
+
+
+def search_certificate(t: CaseTables, attention: str) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m n"]]:
+    """(gaps, mean_attn) maximising certified inputs: per (m, n), the best A_bar on the grid."""
+    vocab, k = t.vocab, t.k
+    grid = (0.0,) if attention == "drop_average" else MEAN_ATTENTION_GRID
+    best_gap_table = torch.ones((vocab, vocab, k), dtype=torch.long, device=t.eqke.device)
+    best_mean = torch.zeros((vocab, k), dtype=torch.float64, device=t.eqke.device)
+    best_count = torch.full((vocab, k), -1.0, dtype=torch.float64, device=t.eqke.device)
+    for value in grid:
+        mean_attn = torch.full((vocab, k), value, dtype=torch.float64, device=t.eqke.device)
+        gaps, covered = best_gaps(t, mean_attn)
+        count = covered.sum(dim=1)  # [m, n]
+        better = count > best_count
+        best_count = torch.where(better, count, best_count)
+        best_mean = torch.where(better, mean_attn, best_mean)
+        best_gap_table = torch.where(better[:, None, :], gaps, best_gap_table)
+    return best_gap_table, best_mean
