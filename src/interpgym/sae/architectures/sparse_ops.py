@@ -16,9 +16,33 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 
+class _SparseDecode(torch.autograd.Function):
+    """out[b] = sum_j values[b, j] W_dec[indices[b, j]]; backward by gather and index_add.
+
+    (`embedding_bag`'s own backward sorts the indices first, which costs more than the
+    whole product on CPU.)
+    """
+
+    @staticmethod
+    def forward(ctx, values: Tensor, indices: Tensor, W_dec: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(values, indices, W_dec)
+        return F.embedding_bag(indices, W_dec, per_sample_weights=values, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:  # noqa: ANN001
+        values, indices, W_dec = ctx.saved_tensors
+        grad_values = grad_W_dec = None
+        if ctx.needs_input_grad[0]:
+            grad_values = (W_dec[indices] * grad.unsqueeze(1)).sum(-1)
+        if ctx.needs_input_grad[2]:
+            rows = (values.unsqueeze(-1) * grad.unsqueeze(1)).reshape(-1, grad.shape[-1])
+            grad_W_dec = torch.zeros_like(W_dec).index_add_(0, indices.reshape(-1), rows)
+        return grad_values, None, grad_W_dec
+
+
 def sparse_decode(values: Float[Tensor, "b m"], indices: Int[Tensor, "b m"], W_dec: Float[Tensor, "s d_in"]) -> Float[Tensor, "b d_in"]:
     """sum_j values[b, j] * W_dec[indices[b, j]] (no bias), differentiable. O(b m d_in)."""
-    return F.embedding_bag(indices, W_dec, per_sample_weights=values, mode="sum")
+    return _SparseDecode.apply(values, indices, W_dec)
 
 
 def coordinate_decode(
