@@ -107,11 +107,12 @@ def evaluate(
     name = subject or saved.get("name")
     if name is None:
         raise UserError(f"{directory} has no interpgym metadata naming its subject: pass --subject")
+    same_subject = name == saved.get("name")
     spec = SubjectSpec(
         name=name,
-        seed=seed if seed is not None else int(saved.get("seed", 0)) if name == saved.get("name") else seed or 0,
-        layer=layer if layer is not None else (saved.get("layer") if name == saved.get("name") else None),
-        model=saved.get("model") if name == saved.get("name") else None,
+        seed=seed if seed is not None else (int(saved.get("seed", 0)) if same_subject else 0),
+        layer=layer if layer is not None else (saved.get("layer") if same_subject else None),
+        model=saved.get("model") if same_subject else None,
     )
     source = spec.load()
     report = evaluate_sae(loaded.sae, source, split=split)  # type: ignore[arg-type]

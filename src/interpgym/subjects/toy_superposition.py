@@ -11,6 +11,8 @@ i fires iff sqrt(rho) g_group + sqrt(1 - rho) e_i < Phi^-1(p_i), which keeps eve
 marginal rate p_i exactly while correlating firing inside a group (rho =
 `group_correlation`).
 
+SAE defaults on this subject: width 2 x n_features, Adam lr 1e-2, k = round(mean_l0).
+
 Default (seed 0): 256 features in 64 dims, true mean L0 = 5 (expected; the empirical
 value per split is `empirical_mean_l0`), 131072 / 16384 / 16384 train / val / test
 inputs. Generation is a pure function of the config (no cache needed: < 1 s).
@@ -106,7 +108,11 @@ class ToySubject:
         cfg.validate()
         self.cfg = cfg
         self.d_in = cfg.d_in
-        self.default_width = cfg.n_features
+        # Twice the true feature count: at exactly n_features a single dead latent costs a
+        # feature; measured on seed 0, topk at k=5 reaches mcc 0.995 at 512 vs 0.91 at 256.
+        self.default_width = 2 * cfg.n_features
+        # Adam lr for SAEs on this subject: best of 1e-3, 3e-3, 1e-2, 3e-2 for topk at k=5 (seed 0).
+        self.default_lr = 1e-2
         self.default_k = max(1, round(cfg.mean_l0))
         self.true_mean_l0 = cfg.mean_l0
         self._directions = feature_directions(cfg)

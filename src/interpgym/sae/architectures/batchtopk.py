@@ -18,7 +18,7 @@ from torch import Tensor
 from interpgym.core.errors import UserError
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
 from interpgym.sae.architectures.registry import register
-from interpgym.sae.architectures.sparse_ops import coordinate_decode
+from interpgym.sae.architectures.sparse_ops import coordinate_decode, gather_pre
 from interpgym.sae.architectures.topk import aux_k_loss
 
 
@@ -62,11 +62,13 @@ class BatchTopKSAE(SparseAutoencoder):
         return x_hat, {"mse": squared_error(x_hat, x)}
 
     def training_loss(self, x: Tensor, ctx: StepContext) -> TrainOutput:
-        pre = self.pre_activations(x)
-        rows, cols, flat_index = batch_topk_coordinates(pre.detach(), self.k)
-        values = pre.flatten()[flat_index].relu()
+        centered = x - self.b_dec
+        with torch.no_grad():
+            pre = centered @ self.W_enc + self.b_enc
+        rows, cols, _ = batch_topk_coordinates(pre, self.k)
+        values = gather_pre(centered, self.W_enc, self.b_enc, pre, rows, cols).relu()
         x_hat, parts = self.reconstruction_loss(x, values, rows, cols)
-        parts |= aux_k_loss(self, x, x_hat, pre, ctx)
+        parts |= aux_k_loss(self, x, x_hat, centered, pre, ctx)
         with torch.no_grad():
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, cols, True)
             l0 = torch.tensor(rows.numel() / x.shape[0])

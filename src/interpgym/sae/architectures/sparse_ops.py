@@ -1,11 +1,12 @@
-"""Sparse decoding for top-k style SAEs, in plain torch ops.
+"""Sparse training kernels for top-k style SAEs, in plain torch ops.
 
-When only k of d_sae latents are active per input, the decoder and its gradients
-only need the active entries. The encoder stays one dense matmul (its result is
-needed to choose the active latents); the kept values are gathered from it, and the
-reconstruction is an `embedding_bag` over the active decoder rows. Per step this
-costs three dense B x d_in x d_sae matmuls (encoder forward and backward) plus
-O(B k d_in), instead of six, with identical gradients (selection has no gradient).
+When only k of d_sae latents are active per input, everything but choosing them
+needs only the active entries. The dense pre-activations are one matmul without
+autograd (needed to choose); `gather_pre` returns the chosen entries with a
+backward that touches only those entries (index_add into the encoder gradient), and
+`sparse_decode` reconstructs from the active decoder rows. Per step this costs one
+dense B x d_in x d_sae matmul plus O(B k d_in), instead of six dense matmuls, with
+the same gradients up to float rounding (selection itself has no gradient).
 """
 
 from __future__ import annotations
@@ -14,6 +15,43 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
+
+
+class _GatherPre(torch.autograd.Function):
+    """values[n] = pre[rows[n], cols[n]] where pre = centered @ W_enc + b_enc was computed without
+    autograd; the backward scatters into d(centered), d(W_enc), d(b_enc) at those entries only."""
+
+    @staticmethod
+    def forward(ctx, centered: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, rows: Tensor, cols: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(centered, W_enc, rows, cols)
+        return pre[rows, cols]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        centered, W_enc, rows, cols = ctx.saved_tensors
+        grad_centered = grad_W_enc = grad_b_enc = None
+        if ctx.needs_input_grad[0]:
+            contributions = grad.unsqueeze(-1) * W_enc.t().index_select(0, cols)
+            grad_centered = torch.zeros_like(centered).index_add_(0, rows, contributions)
+        if ctx.needs_input_grad[1]:
+            rows_of_grad_t = grad.unsqueeze(-1) * centered.index_select(0, rows)
+            grad_W_enc = torch.zeros_like(W_enc.t()).index_add_(0, cols, rows_of_grad_t).t()
+        if ctx.needs_input_grad[2]:
+            grad_b_enc = torch.zeros(W_enc.shape[1], dtype=grad.dtype, device=grad.device).index_add_(0, cols, grad)
+        return grad_centered, grad_W_enc, grad_b_enc, None, None, None
+
+
+def gather_pre(
+    centered: Float[Tensor, "b d_in"],
+    W_enc: Float[Tensor, "d_in s"],
+    b_enc: Float[Tensor, " s"],
+    pre: Float[Tensor, "b s"],
+    rows: Int[Tensor, " n"],
+    cols: Int[Tensor, " n"],
+) -> Float[Tensor, " n"]:
+    """pre[rows, cols] differentiable w.r.t. (centered, W_enc, b_enc); `pre` must equal
+    centered @ W_enc + b_enc (computed under no_grad). Backward O(n d_in)."""
+    return _GatherPre.apply(centered, W_enc, b_enc, pre, rows, cols)
 
 
 class _SparseDecode(torch.autograd.Function):

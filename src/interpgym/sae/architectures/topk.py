@@ -13,7 +13,7 @@ from torch import Tensor
 
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
 from interpgym.sae.architectures.registry import register
-from interpgym.sae.architectures.sparse_ops import row_topk_indices, sparse_decode
+from interpgym.sae.architectures.sparse_ops import gather_pre, row_topk_indices, sparse_decode
 
 
 def topk_relu(pre: Tensor, k: int) -> Tensor:
@@ -22,8 +22,8 @@ def topk_relu(pre: Tensor, k: int) -> Tensor:
     return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
 
 
-def aux_k_loss(sae: SparseAutoencoder, x: Tensor, x_hat: Tensor, pre: Tensor, ctx: StepContext) -> dict[str, Tensor]:
-    """The AuxK loss (see module docstring) from the dense pre-activations `pre`; {} when nothing is dead."""
+def aux_k_loss(sae: SparseAutoencoder, x: Tensor, x_hat: Tensor, centered: Tensor, pre: Tensor, ctx: StepContext) -> dict[str, Tensor]:
+    """The AuxK loss (see module docstring) from the no-grad pre-activations `pre` of `centered`; {} when nothing is dead."""
     if ctx.dead_mask is None or sae.cfg.aux_coeff == 0:
         return {}
     n_dead = int(ctx.dead_mask.sum())
@@ -32,11 +32,17 @@ def aux_k_loss(sae: SparseAutoencoder, x: Tensor, x_hat: Tensor, pre: Tensor, ct
     k_aux = max(1, min(sae.d_in // 2, n_dead))
     scale = min(1.0, n_dead / max(1, sae.d_in // 2))
     with torch.no_grad():
-        indices = torch.where(ctx.dead_mask, pre.detach(), torch.finfo(pre.dtype).min).topk(k_aux, dim=-1, sorted=False).indices
-    values = pre.gather(1, indices).relu()
+        indices = torch.where(ctx.dead_mask, pre, torch.finfo(pre.dtype).min).topk(k_aux, dim=-1, sorted=False).indices
+    values = gather_rows(sae, centered, pre, indices).relu()
     residual = (x - x_hat).detach()
     loss = (sparse_decode(values, indices, sae.W_dec) - residual).pow(2).sum(-1).mean()
     return {"aux_k": sae.cfg.aux_coeff * scale * loss}
+
+
+def gather_rows(sae: SparseAutoencoder, centered: Tensor, pre: Tensor, indices: Tensor) -> Tensor:
+    """pre[b, indices[b, j]] as a (b, m) tensor, differentiable through the SAE's encoder."""
+    rows = torch.arange(indices.shape[0], device=indices.device).repeat_interleave(indices.shape[1])
+    return gather_pre(centered, sae.W_enc, sae.b_enc, pre, rows, indices.reshape(-1)).view_as(indices)
 
 
 @register
@@ -53,11 +59,13 @@ class TopKSAE(SparseAutoencoder):
         return self.activation(self.pre_activations(x))
 
     def training_loss(self, x: Tensor, ctx: StepContext) -> TrainOutput:
-        pre = self.pre_activations(x)
-        indices = row_topk_indices(pre.detach(), self.k)
-        values = pre.gather(1, indices).relu()
+        centered = x - self.b_dec
+        with torch.no_grad():
+            pre = centered @ self.W_enc + self.b_enc
+        indices = row_topk_indices(pre, self.k)
+        values = gather_rows(self, centered, pre, indices).relu()
         x_hat = sparse_decode(values, indices, self.W_dec) + self.b_dec
-        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(self, x, x_hat, pre, ctx)
+        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(self, x, x_hat, centered, pre, ctx)
         with torch.no_grad():
             active = values > 0
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, indices[active], True)
