@@ -51,7 +51,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 8) -> float:
 def ours(acts: torch.Tensor, arch: str, d_sae: int, k: int, batch: int, steps: int) -> float:
     """Inputs/s of interpgym's trainer (setup included, as a user would see it)."""
     cfg = SAEConfig(arch=arch, d_in=acts.shape[1], d_sae=d_sae, k=k)
-    train_cfg = TrainConfig(steps=steps, batch_size=batch, geometric_median_rows=2048)
+    train_cfg = TrainConfig(steps=steps, batch_size=batch, geometric_median_rows=2048, cpu_threads=0)  # the benchmark sets threads
     started = time.perf_counter()
     train_sae(acts, cfg, train_cfg)
     return steps * batch / (time.perf_counter() - started)
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=2, help="alternate ours/SAELens this many times; report the best of each")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both trainers (0: torch default)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.threads:

@@ -91,6 +91,10 @@ class TrainConfig:
     geometric_median_rows: int = 8192
     seed: int = 0
     checkpoint_every: int = 0  # 0 = only when asked to stop early
+    # Intra-op threads for CPU training (0 = torch's default). One is the default because,
+    # measured on a shared 2-core machine, threaded sparse kernels and small matmuls were
+    # slower (up to 100x when other processes hold the cores) than one thread.
+    cpu_threads: int = 1
 
     def validate(self) -> None:
         """Raise `UserError` for impossible values."""
@@ -104,6 +108,7 @@ class TrainConfig:
         require(self.lr_warmup_frac + self.lr_decay_frac <= 1.0, "lr_warmup_frac + lr_decay_frac must be <= 1")
         require(self.dead_after_inputs >= 1, "dead_after_inputs must be >= 1")
         require(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
+        require(self.cpu_threads >= 0, "cpu_threads must be >= 0 (0 = torch default)")
 
     def resolved_lr(self, d_sae: int) -> float:
         """The learning rate actually used for an SAE of width `d_sae`."""

@@ -189,11 +189,6 @@ def _load_checkpoint(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]
     return tensors, meta
 
 
-# Below this many multiply-adds per matmul, CPU intra-op threading costs more in
-# synchronisation than it gains (measured on the toy subject), so training pins 1 thread.
-SMALL_MATMUL_MACS = 1 << 27
-
-
 def train_sae(
     activations: Float[Tensor, "n d_in"],
     sae_cfg: SAEConfig,
@@ -211,10 +206,10 @@ def train_sae(
     is written every `train_cfg.checkpoint_every` steps and when `stop_after` steps
     (simulated interruption) are reached; `stop_after` returns the partially trained
     SAE. Deterministic on CPU given (activations, configs). Cost: `steps` forward and
-    backward passes of batch `batch_size`. Small problems on CPU run on one thread.
+    backward passes of batch `batch_size`. On CPU it runs on `train_cfg.cpu_threads` threads.
     """
-    small = torch.device(device).type == "cpu" and train_cfg.batch_size * sae_cfg.d_in * sae_cfg.d_sae < SMALL_MATMUL_MACS
-    with torch_threads(1) if small else contextlib.nullcontext():
+    on_cpu = torch.device(device).type == "cpu"
+    with torch_threads(train_cfg.cpu_threads) if on_cpu and train_cfg.cpu_threads > 0 else contextlib.nullcontext():
         return _train(activations, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, stop_after=stop_after, progress=progress, description=description)
 
 

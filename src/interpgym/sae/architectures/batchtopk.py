@@ -12,24 +12,22 @@ Training decodes sparsely (`sparse_ops`). Saved as SAELens `jumprelu` with
 from __future__ import annotations
 
 import torch
-from jaxtyping import Int
 from torch import Tensor
 
 from interpgym.core.errors import UserError
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
 from interpgym.sae.architectures.registry import register
-from interpgym.sae.architectures.sparse_ops import coordinate_decode, gather_pre
+from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, sparse_decode
 from interpgym.sae.architectures.topk import aux_k_loss
 
 
-def batch_topk_coordinates(pre: Tensor, k: int) -> tuple[Int[Tensor, " n"], Int[Tensor, " n"], Tensor]:
-    """(rows, cols, flat indices) of the k * rows largest positive entries of `pre` over the whole batch,
-    sorted by flat index (so rows ascend). No gradient."""
-    with torch.no_grad():
-        flat = pre.relu().flatten()
-        top = torch.topk(flat, k=min(k * pre.shape[0], flat.numel()), sorted=False)
-        flat_index = top.indices[top.values > 0].sort().values
-    return flat_index // pre.shape[1], flat_index % pre.shape[1], flat_index
+@torch.no_grad()
+def batch_topk_coordinates(pre: Tensor, k: int) -> Coordinates:
+    """The k * rows largest positive entries of `pre` over the whole batch. No gradient."""
+    flat = pre.relu().flatten()
+    top = torch.topk(flat, k=min(k * pre.shape[0], flat.numel()), sorted=False)
+    flat_index = top.indices[top.values > 0].sort().values
+    return Coordinates.from_sorted(flat_index // pre.shape[1], flat_index % pre.shape[1], pre.shape[0], pre.shape[1])
 
 
 def jumprelu(pre: Tensor, threshold: Tensor) -> Tensor:
@@ -56,22 +54,22 @@ class BatchTopKSAE(SparseAutoencoder):
     def encode(self, x: Tensor) -> Tensor:
         return self.activation(self.pre_activations(x))
 
-    def reconstruction_loss(self, x: Tensor, values: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def reconstruction_loss(self, x: Tensor, values: Tensor, coords: Coordinates) -> tuple[Tensor, dict[str, Tensor]]:
         """(x_hat, loss parts) from the selected coordinates; Matryoshka overrides this."""
-        x_hat = coordinate_decode(values, rows, cols, self.W_dec, x.shape[0]) + self.b_dec
+        x_hat = sparse_decode(values, coords, self.W_dec) + self.b_dec
         return x_hat, {"mse": squared_error(x_hat, x)}
 
     def training_loss(self, x: Tensor, ctx: StepContext) -> TrainOutput:
         centered = x - self.b_dec
         with torch.no_grad():
             pre = centered @ self.W_enc + self.b_enc
-        rows, cols, _ = batch_topk_coordinates(pre, self.k)
-        values = gather_pre(centered, self.W_enc, self.b_enc, pre, rows, cols).relu()
-        x_hat, parts = self.reconstruction_loss(x, values, rows, cols)
+        coords = batch_topk_coordinates(pre, self.k)
+        values = gather_pre(centered, self.W_enc, self.b_enc, pre, coords).relu()
+        x_hat, parts = self.reconstruction_loss(x, values, coords)
         parts |= aux_k_loss(self, x, x_hat, centered, pre, ctx)
         with torch.no_grad():
-            fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, cols, True)
-            l0 = torch.tensor(rows.numel() / x.shape[0])
+            fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, coords.cols, True)
+            l0 = torch.tensor(coords.cols.numel() / x.shape[0])
             extras = {"smallest_kept": values.detach().min()} if values.numel() else {}
         return TrainOutput(loss=sum(parts.values()), x_hat=x_hat, fired=fired, l0=l0, parts=parts, extras=extras)
 

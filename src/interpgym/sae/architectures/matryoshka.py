@@ -15,7 +15,7 @@ from interpgym.core.errors import require
 from interpgym.sae.architectures.base import squared_error
 from interpgym.sae.architectures.batchtopk import BatchTopKSAE
 from interpgym.sae.architectures.registry import register
-from interpgym.sae.architectures.sparse_ops import coordinate_decode
+from interpgym.sae.architectures.sparse_ops import Coordinates, sparse_decode
 
 
 @register
@@ -33,13 +33,13 @@ class MatryoshkaSAE(BatchTopKSAE):
         )
         self.prefixes = tuple(int(p) for p in prefixes)
 
-    def reconstruction_loss(self, x: Tensor, values: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def reconstruction_loss(self, x: Tensor, values: Tensor, coords: Coordinates) -> tuple[Tensor, dict[str, Tensor]]:
         partial = self.b_dec.expand_as(x)
         prefix_losses = []
         start = 0
         for end in self.prefixes:
-            group = (cols >= start) & (cols < end)
-            partial = partial + coordinate_decode(values[group], rows[group], cols[group], self.W_dec, x.shape[0])
+            group = (coords.cols >= start) & (coords.cols < end)
+            partial = partial + sparse_decode(values[group], coords.subset(group), self.W_dec)
             prefix_losses.append(squared_error(partial, x))
             start = end
         return partial, {"prefix_mse": sum(prefix_losses) / len(prefix_losses)}

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
 from interpgym.sae.architectures.registry import register
-from interpgym.sae.architectures.sparse_ops import gather_pre, row_topk_indices, sparse_decode
+from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, row_topk_indices, sparse_decode
 
 
 def topk_relu(pre: Tensor, k: int) -> Tensor:
@@ -33,16 +33,11 @@ def aux_k_loss(sae: SparseAutoencoder, x: Tensor, x_hat: Tensor, centered: Tenso
     scale = min(1.0, n_dead / max(1, sae.d_in // 2))
     with torch.no_grad():
         indices = torch.where(ctx.dead_mask, pre, torch.finfo(pre.dtype).min).topk(k_aux, dim=-1, sorted=False).indices
-    values = gather_rows(sae, centered, pre, indices).relu()
+    coords = Coordinates.from_row_topk(indices, sae.d_sae)
+    values = gather_pre(centered, sae.W_enc, sae.b_enc, pre, coords).relu()
     residual = (x - x_hat).detach()
-    loss = (sparse_decode(values, indices, sae.W_dec) - residual).pow(2).sum(-1).mean()
+    loss = (sparse_decode(values, coords, sae.W_dec) - residual).pow(2).sum(-1).mean()
     return {"aux_k": sae.cfg.aux_coeff * scale * loss}
-
-
-def gather_rows(sae: SparseAutoencoder, centered: Tensor, pre: Tensor, indices: Tensor) -> Tensor:
-    """pre[b, indices[b, j]] as a (b, m) tensor, differentiable through the SAE's encoder."""
-    rows = torch.arange(indices.shape[0], device=indices.device).repeat_interleave(indices.shape[1])
-    return gather_pre(centered, sae.W_enc, sae.b_enc, pre, rows, indices.reshape(-1)).view_as(indices)
 
 
 @register
@@ -62,14 +57,14 @@ class TopKSAE(SparseAutoencoder):
         centered = x - self.b_dec
         with torch.no_grad():
             pre = centered @ self.W_enc + self.b_enc
-        indices = row_topk_indices(pre, self.k)
-        values = gather_rows(self, centered, pre, indices).relu()
-        x_hat = sparse_decode(values, indices, self.W_dec) + self.b_dec
+        coords = Coordinates.from_row_topk(row_topk_indices(pre, self.k), self.d_sae)
+        values = gather_pre(centered, self.W_enc, self.b_enc, pre, coords).relu()
+        x_hat = sparse_decode(values, coords, self.W_dec) + self.b_dec
         parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(self, x, x_hat, centered, pre, ctx)
         with torch.no_grad():
             active = values > 0
-            fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, indices[active], True)
-            l0 = active.sum(1).float().mean()
+            fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, coords.cols[active], True)
+            l0 = active.sum().float() / x.shape[0]
         return TrainOutput(loss=sum(parts.values()), x_hat=x_hat, fired=fired, l0=l0, parts=parts)
 
     def saelens_cfg_extra(self) -> dict[str, object]:
