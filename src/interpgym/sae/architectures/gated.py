@@ -21,7 +21,7 @@ class GatedSAE(SparseAutoencoder):
     arch = "gated"
     saelens_architecture = "gated"
     uses_sparsity_coeff = True
-    default_sparsity_coeff = 0.5
+    default_sparsity_coeff = 5.0
 
     def __init__(self, cfg) -> None:  # noqa: ANN001
         super().__init__(cfg)

@@ -65,7 +65,7 @@ class JumpReluSAE(SparseAutoencoder):
     arch = "jumprelu"
     saelens_architecture = "jumprelu"
     uses_sparsity_coeff = True
-    default_sparsity_coeff = 0.05
+    default_sparsity_coeff = 1.0
 
     def __init__(self, cfg) -> None:  # noqa: ANN001
         super().__init__(cfg)

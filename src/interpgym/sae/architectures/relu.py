@@ -20,7 +20,7 @@ class ReluSAE(SparseAutoencoder):
     unit_norm_decoder = False
     decoder_init_norm = 0.1
     uses_sparsity_coeff = True
-    default_sparsity_coeff = 2.0
+    default_sparsity_coeff = 4.0
 
     def activation(self, pre: Tensor) -> Tensor:
         return pre.relu()
