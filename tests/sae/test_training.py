@@ -9,7 +9,7 @@ from interpgym.core.errors import UserError
 from interpgym.sae import ARCHITECTURES, SAEConfig, TrainConfig, build_sae, train_sae
 from interpgym.sae.trainer import geometric_median, lr_factor, sparsity_factor
 
-FAST = TrainConfig(steps=120, batch_size=256, seed=3)
+FAST = TrainConfig(steps=120, batch_size=256, seed=3, lr=3e-3)
 
 
 def _cfg(arch: str, d_in: int = 16, d_sae: int = 64) -> SAEConfig:
@@ -18,7 +18,10 @@ def _cfg(arch: str, d_in: int = 16, d_sae: int = 64) -> SAEConfig:
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architecture_trains_and_loss_decreases(arch: str, tiny_toy) -> None:
-    result = train_sae(tiny_toy.activations("train"), _cfg(arch), FAST)
+    cfg = _cfg(arch)
+    if arch == "relu":  # its default L1 is calibrated on the 64-d toy; this 16-d one needs a weaker one within 120 steps
+        cfg = SAEConfig(arch="relu", d_in=16, d_sae=64, sparsity_coeff=1.0)
+    result = train_sae(tiny_toy.activations("train"), cfg, FAST)
     first, last = result.log[0], result.log[-1]
     assert last["loss"] < first["loss"], (first, last)
     if arch == "matryoshka":  # its loss averages over prefixes, the smallest of which cannot reconstruct well
@@ -32,7 +35,7 @@ def test_same_seed_same_weights_and_different_seed_differs(tiny_toy) -> None:
     acts = tiny_toy.activations("train")
     a = train_sae(acts, _cfg("topk"), FAST).sae.state_dict()
     b = train_sae(acts, _cfg("topk"), FAST).sae.state_dict()
-    c = train_sae(acts, _cfg("topk"), TrainConfig(steps=120, batch_size=256, seed=4)).sae.state_dict()
+    c = train_sae(acts, _cfg("topk"), TrainConfig(steps=120, batch_size=256, seed=4, lr=3e-3)).sae.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["W_dec"], c["W_dec"])
 
