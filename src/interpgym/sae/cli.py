@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def archs(json_path: Path | None = typer.Option(None, "--json", help="Write the 
             "sparsity": "k" if cls.uses_k else "coefficient",
             "default": cls.default_k if cls.uses_k else cls.default_sparsity_coeff,
             "unit_norm_decoder": cls.unit_norm_decoder,
-            "doc": (cls.__module__ and __import__(cls.__module__, fromlist=["_"]).__doc__ or "").strip().splitlines()[0],
+            "doc": (sys.modules[cls.__module__].__doc__ or cls.__name__).strip().splitlines()[0],
         }
         for name, cls in sorted(ARCHITECTURES.items())
     ]
