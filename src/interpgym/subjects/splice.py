@@ -41,10 +41,10 @@ def apply_reconstruct(reconstruct: Reconstruct, acts: Float[Tensor, "n d"]) -> F
 
 
 def kl_div_sum(clean_logits: Float[Tensor, "n v"], spliced_logits: Float[Tensor, "n v"]) -> float:
-    """Sum over rows of KL(softmax(clean) || softmax(spliced)) in nats (float64 accumulation)."""
-    clean_logp = torch.log_softmax(clean_logits.double(), -1)
-    spliced_logp = torch.log_softmax(spliced_logits.double(), -1)
-    return (clean_logp.exp() * (clean_logp - spliced_logp)).sum().item()
+    """Sum over rows of KL(softmax(clean) || softmax(spliced)) in nats (per-row sums accumulated in float64)."""
+    clean_logp = torch.log_softmax(clean_logits.float(), -1)
+    spliced_logp = torch.log_softmax(spliced_logits.float(), -1)
+    return (clean_logp.exp() * (clean_logp - spliced_logp)).sum(-1).double().sum().item()
 
 
 def kl_div(clean_logits: Float[Tensor, "n v"], spliced_logits: Float[Tensor, "n v"]) -> float:
