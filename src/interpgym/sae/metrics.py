@@ -1,0 +1,225 @@
+"""SAE metrics as pure functions of tensors. Definitions (also in `docs/sae.md`):
+
+* `fvu` = E||x - x_hat||^2 / (E||x||^2 - ||E x||^2): squared error over the *total*
+  variance of x (summed over dimensions, centred once with the eval-set mean);
+  `explained_variance` = 1 - fvu.
+* `cosine`: mean over inputs of cos(x, x_hat).
+* `relative_reconstruction_bias` = E||x_hat||^2 / E[x . x_hat]: the gamma minimising
+  E||x_hat / gamma - x||^2 (Rajamanoharan et al. 2024); < 1 means shrinkage.
+* `l0`: mean number of latents > 0 per input; `dead_frac`: latents that never fire on
+  the eval set; `dense_frac`: latents firing on more than 10% of eval inputs.
+* ground truth: `mcc` = mean |cos| over true features under the Hungarian matching of
+  decoder rows to true directions (unmatched true features count 0); `mmcs` = mean
+  over true features of the max |cos| with any decoder row; `frac_recovered` =
+  fraction of true features whose max |cos| >= 0.9.
+* `sparse_probing_k{1,2,5}`: balanced accuracy of a logistic-regression probe on the
+  k latents with the largest |class mean difference| on the train split, averaged
+  over binary tasks (one per class of each labelled concept; a 0/1 concept is one
+  task); `_raw_k{k}` the same on raw dimensions, `_raw_all` on all raw dimensions.
+* `monosemanticity`: per alive latent (>= `MIN_FIRES` firings), the share of its top
+  activations that carry its most common label, rescaled so a latent firing at
+  random scores 0 and a pure one 1: (purity - chance) / (1 - chance), chance = the
+  most common label's share of the eval set; averaged over latents and concepts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+DENSE_THRESHOLD = 0.1
+RECOVERED_COS = 0.9
+PROBE_KS = (1, 2, 5)
+MIN_FIRES = 10
+TOP_ACTIVATIONS = 50
+
+
+class ReconstructionStats:
+    """Streaming sums for the reconstruction and firing metrics (float64, any number of chunks)."""
+
+    def __init__(self, d_in: int, d_sae: int) -> None:
+        self.n = 0
+        self.sum_x = torch.zeros(d_in, dtype=torch.float64)
+        self.sum_sq_x = 0.0
+        self.sum_sq_err = 0.0
+        self.sum_cos = 0.0
+        self.sum_dot = 0.0
+        self.sum_sq_hat = 0.0
+        self.sum_l0 = 0.0
+        self.fire_counts = torch.zeros(d_sae, dtype=torch.float64)
+
+    @torch.no_grad()
+    def add(self, x: Float[Tensor, "b d"], x_hat: Float[Tensor, "b d"], latents: Float[Tensor, "b s"]) -> None:
+        x, x_hat = x.double().cpu(), x_hat.double().cpu()
+        fired = (latents > 0).cpu()
+        self.n += x.shape[0]
+        self.sum_x += x.sum(0)
+        self.sum_sq_x += x.pow(2).sum().item()
+        self.sum_sq_err += (x - x_hat).pow(2).sum().item()
+        self.sum_cos += torch.nn.functional.cosine_similarity(x, x_hat, dim=1, eps=1e-12).sum().item()
+        self.sum_dot += (x * x_hat).sum().item()
+        self.sum_sq_hat += x_hat.pow(2).sum().item()
+        self.sum_l0 += fired.sum().item()
+        self.fire_counts += fired.sum(0).double()
+
+    def metrics(self) -> dict[str, float]:
+        n = max(self.n, 1)
+        total_variance = self.sum_sq_x / n - (self.sum_x / n).pow(2).sum().item()
+        fvu = (self.sum_sq_err / n) / total_variance if total_variance > 0 else float("nan")
+        frequency = self.fire_counts / n
+        return {
+            "l0": self.sum_l0 / n,
+            "fvu": fvu,
+            "explained_variance": 1.0 - fvu,
+            "mse": self.sum_sq_err / n,
+            "cosine": self.sum_cos / n,
+            "relative_reconstruction_bias": self.sum_sq_hat / self.sum_dot if self.sum_dot != 0 else float("nan"),
+            "dead_frac": float((self.fire_counts == 0).double().mean()),
+            "dense_frac": float((frequency > DENSE_THRESHOLD).double().mean()),
+        }
+
+
+def fvu(x: Float[Tensor, "n d"], x_hat: Float[Tensor, "n d"]) -> float:
+    """E||x - x_hat||^2 / (E||x||^2 - ||E x||^2) in float64 (see module docstring)."""
+    x, x_hat = x.double(), x_hat.double()
+    total_variance = x.pow(2).sum(1).mean() - x.mean(0).pow(2).sum()
+    return float((x - x_hat).pow(2).sum(1).mean() / total_variance)
+
+
+def ground_truth_metrics(decoder: Float[Tensor, "s d"], truth: Float[Tensor, "t d"]) -> dict[str, float]:
+    """`mcc`, `mmcs`, `frac_recovered` of decoder rows against true unit directions.
+
+    Cost: one s x t cosine matrix and a Hungarian assignment, O((s + t)^3).
+    """
+    decoder = decoder.double()
+    truth = truth.double()
+    cos = (decoder / decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ (truth / truth.norm(dim=1, keepdim=True)).T
+    similarity = cos.abs().numpy()
+    rows, cols = linear_sum_assignment(similarity, maximize=True)
+    best = similarity.max(axis=0)
+    return {
+        "mcc": float(similarity[rows, cols].sum() / truth.shape[0]),
+        "mmcs": float(best.mean()),
+        "frac_recovered": float((best >= RECOVERED_COS).mean()),
+    }
+
+
+def binary_tasks(labels: dict[str, Int[Tensor, " n"]]) -> list[tuple[str, str, int]]:
+    """(concept, task name, positive value) for every binary task the labels define."""
+    tasks = []
+    for concept, values in labels.items():
+        classes = sorted(int(v) for v in torch.unique(values))
+        if len(classes) < 2:
+            continue
+        positives = [1] if classes == [0, 1] else classes
+        tasks.extend((concept, f"{concept}={v}" if len(positives) > 1 else concept, v) for v in positives)
+    return tasks
+
+
+def _probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
+    probe.fit(train_x, train_y)
+    return float(balanced_accuracy_score(test_y, probe.predict(test_x)))
+
+
+def _top_by_mean_difference(values: np.ndarray, positive: np.ndarray, k: int) -> np.ndarray:
+    difference = values[positive].mean(0) - values[~positive].mean(0)
+    return np.argsort(-np.abs(difference), kind="stable")[:k]
+
+
+def sparse_probing(
+    train_latents: Float[Tensor, "n s"],
+    train_raw: Float[Tensor, "n d"],
+    train_labels: dict[str, Int[Tensor, " n"]],
+    test_latents: Float[Tensor, "m s"],
+    test_raw: Float[Tensor, "m d"],
+    test_labels: dict[str, Int[Tensor, " m"]],
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Mean balanced probe accuracies (see module docstring) and the per-task numbers.
+
+    Latents / dims are chosen on the train split only; accuracy is measured on test.
+    Tasks whose positive class is absent from either split are skipped.
+    """
+    sources = {
+        "sae": (train_latents.double().numpy(), test_latents.double().numpy()),
+        "raw": (train_raw.double().numpy(), test_raw.double().numpy()),
+    }
+    per_task: dict[str, dict[str, float]] = {}
+    for concept, task, value in binary_tasks(train_labels):
+        y_train = train_labels[concept].numpy() == value
+        y_test = test_labels[concept].numpy() == value
+        if y_train.all() or not y_train.any() or y_test.all() or not y_test.any():
+            continue
+        scores: dict[str, float] = {}
+        for source, (train_x, test_x) in sources.items():
+            prefix = "sparse_probing" if source == "sae" else "sparse_probing_raw"
+            for k in PROBE_KS:
+                chosen = _top_by_mean_difference(train_x, y_train, min(k, train_x.shape[1]))
+                scores[f"{prefix}_k{k}"] = _probe_accuracy(train_x[:, chosen], y_train, test_x[:, chosen], y_test)
+        train_x, test_x = sources["raw"]
+        scores["sparse_probing_raw_all"] = _probe_accuracy(train_x, y_train, test_x, y_test)
+        per_task[task] = scores
+    if not per_task:
+        return {}, {}
+    keys = next(iter(per_task.values())).keys()
+    summary = {key: float(np.mean([scores[key] for scores in per_task.values()])) for key in keys}
+    return summary, per_task
+
+
+class TopActivations:
+    """Running top-N activations per latent (values and input indices) over chunks."""
+
+    def __init__(self, d_sae: int, n: int = TOP_ACTIVATIONS) -> None:
+        self.n = n
+        self.values = torch.empty(0, d_sae)
+        self.indices = torch.empty(0, d_sae, dtype=torch.long)
+
+    @torch.no_grad()
+    def add(self, latents: Float[Tensor, "b s"], offset: int) -> None:
+        latents = latents.cpu().float()
+        rows = torch.arange(offset, offset + latents.shape[0]).unsqueeze(1).expand_as(latents)
+        values = torch.cat([self.values, latents])
+        indices = torch.cat([self.indices, rows])
+        keep = min(self.n, values.shape[0])
+        top_values, top_rows = values.topk(keep, dim=0)
+        self.values = top_values
+        self.indices = indices.gather(0, top_rows)
+
+
+def monosemanticity(top: TopActivations, labels: dict[str, Int[Tensor, " n"]]) -> dict[str, float]:
+    """`monosemanticity` (chance-rescaled purity), raw `monosemanticity_purity`, `_chance`, `_latents`."""
+    fires = (top.values > 0).sum(0)
+    scored = torch.nonzero(fires >= min(MIN_FIRES, top.n)).flatten()
+    if scored.numel() == 0 or not labels:
+        return {}
+    normalised, purities, chances = [], [], []
+    for values in labels.values():
+        values = values.long()
+        classes, counts = torch.unique(values, return_counts=True)
+        chance = float(counts.max()) / values.numel()
+        if chance >= 1.0:
+            continue
+        top_labels = values[top.indices[:, scored]]  # N x latents
+        active = torch.arange(top.n).unsqueeze(1) < fires[scored].unsqueeze(0)
+        per_class = torch.stack([((top_labels == c) & active).sum(0) for c in classes.tolist()])
+        latent_purity = (per_class.max(0).values.double() / fires[scored].double()).tolist()
+        purity = float(np.mean(latent_purity))
+        purities.append(purity)
+        chances.append(chance)
+        normalised.append(float(np.mean([(p - chance) / (1 - chance) for p in latent_purity])))
+    if not normalised:
+        return {}
+    return {
+        "monosemanticity": float(np.mean(normalised)),
+        "monosemanticity_purity": float(np.mean(purities)),
+        "monosemanticity_chance": float(np.mean(chances)),
+        "monosemanticity_latents": float(scored.numel()),
+    }
