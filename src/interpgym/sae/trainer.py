@@ -18,6 +18,7 @@ counters) and `state.json` (step, configs, scale, log) — never pickle.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -38,6 +39,7 @@ from torch import Tensor
 
 from interpgym.core.errors import UserError, require
 from interpgym.core.seeding import generator
+from interpgym.core.threads import torch_threads
 from interpgym.sae.architectures import SparseAutoencoder, StepContext, build_sae
 from interpgym.sae.config import SAEConfig, TrainConfig
 
@@ -187,6 +189,11 @@ def _load_checkpoint(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]
     return tensors, meta
 
 
+# Below this many multiply-adds per matmul, CPU intra-op threading costs more in
+# synchronisation than it gains (measured on the toy subject), so training pins 1 thread.
+SMALL_MATMUL_MACS = 1 << 27
+
+
 def train_sae(
     activations: Float[Tensor, "n d_in"],
     sae_cfg: SAEConfig,
@@ -204,8 +211,24 @@ def train_sae(
     is written every `train_cfg.checkpoint_every` steps and when `stop_after` steps
     (simulated interruption) are reached; `stop_after` returns the partially trained
     SAE. Deterministic on CPU given (activations, configs). Cost: `steps` forward and
-    backward passes of batch `batch_size`.
+    backward passes of batch `batch_size`. Small problems on CPU run on one thread.
     """
+    small = torch.device(device).type == "cpu" and train_cfg.batch_size * sae_cfg.d_in * sae_cfg.d_sae < SMALL_MATMUL_MACS
+    with torch_threads(1) if small else contextlib.nullcontext():
+        return _train(activations, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, stop_after=stop_after, progress=progress, description=description)
+
+
+def _train(
+    activations: Tensor,
+    sae_cfg: SAEConfig,
+    train_cfg: TrainConfig,
+    *,
+    device: torch.device | str,
+    checkpoint_dir: str | Path | None,
+    stop_after: int | None,
+    progress: bool,
+    description: str,
+) -> TrainResult:
     sae_cfg.validate()
     train_cfg.validate()
     require(activations.ndim == 2, f"activations must be a 2-d (inputs x d_in) tensor (got shape {tuple(activations.shape)})")

@@ -1,0 +1,80 @@
+"""Training an SAE on a named subject: the glue between `subjects.registry`, the trainer and storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interpgym.core.cache import get_or_build
+from interpgym.core.device import resolve_device
+from interpgym.sae.architectures import architecture
+from interpgym.sae.config import SAEConfig, TrainConfig
+from interpgym.sae.storage import LoadedSAE, load_sae, save_sae
+from interpgym.sae.trainer import TrainResult, train_sae
+from interpgym.subjects.activations import ActivationSubject
+from interpgym.subjects.registry import load_subject
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """Which activations: subject name plus the arguments `load_subject` takes."""
+
+    name: str
+    seed: int = 0
+    layer: int | None = None
+    model: str | None = None
+
+    def load(self) -> ActivationSubject:
+        return load_subject(self.name, seed=self.seed, layer=self.layer, model=self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "layer": self.layer, "model": self.model}
+
+
+def sae_config_for(subject: ActivationSubject, arch: str, width: int | None, k: int | None, sparsity_coeff: float | None) -> SAEConfig:
+    """An `SAEConfig` with subject defaults filled in: width = `default_width` (toy: the number of
+    true features) or 8 x d_in; k = the subject's `default_k` (toy: the true mean L0) for top-k
+    architectures, else the architecture default."""
+    cls = architecture(arch)
+    if width is None:
+        width = int(getattr(subject, "default_width", 8 * subject.d_in))
+    if k is None and cls.uses_k:
+        k = getattr(subject, "default_k", None)
+    return SAEConfig(arch=arch, d_in=subject.d_in, d_sae=width, k=k if cls.uses_k else None, sparsity_coeff=sparsity_coeff if cls.uses_sparsity_coeff else None)
+
+
+def train_on_subject(
+    subject: ActivationSubject,
+    spec: SubjectSpec,
+    sae_cfg: SAEConfig,
+    train_cfg: TrainConfig,
+    *,
+    device: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+    description: str = "training SAE",
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Train on `subject`'s train split; return the result and the metadata to save with it."""
+    result = train_sae(
+        subject.activations("train"),
+        sae_cfg,
+        train_cfg,
+        device=resolve_device(device),
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+        description=description,
+    )
+    meta = {"subject": spec.to_dict()} | result.metadata()
+    return result, meta
+
+
+def cached_sae(subject: ActivationSubject, spec: SubjectSpec, sae_cfg: SAEConfig, train_cfg: TrainConfig, *, progress: bool = False) -> LoadedSAE:
+    """Train (or reuse from `$INTERPGYM_HOME/cache/sae/<hash>`) and load an SAE. CPU training."""
+    config = {"subject": spec.to_dict(), "sae": sae_cfg.to_dict(), "train": train_cfg.to_dict(), "version": 1}
+
+    def build(directory: Path) -> None:
+        result, meta = train_on_subject(subject, spec, sae_cfg, train_cfg, device="cpu", progress=progress)
+        save_sae(directory / "sae", result.sae, meta)
+
+    return load_sae(get_or_build("sae", config, build) / "sae")

@@ -1,0 +1,146 @@
+"""Sparsity sweeps: several sparsity settings per architecture, their L0 / FVU (/ MCC) and frontiers.
+
+A point is on its architecture's frontier when no other point of the same
+architecture has both lower-or-equal L0 and lower-or-equal FVU with one of them
+strictly lower (Pareto-optimal for "sparser and more faithful").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from interpgym.core.errors import UserError
+from interpgym.sae.architectures import ARCHITECTURES, architecture
+from interpgym.sae.config import TrainConfig
+from interpgym.sae.evaluate import evaluate_sae
+from interpgym.sae.runs import SubjectSpec, cached_sae, sae_config_for
+
+K_MULTIPLIERS = (0.4, 0.6, 1.0, 1.6, 2.4)
+COEFF_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def sweep_settings(arch: str, base_k: int, points: int) -> list[dict[str, Any]]:
+    """The sparsity settings tried for `arch`: k around `base_k`, or the coefficient around its default."""
+    cls = architecture(arch)
+    if cls.uses_k:
+        ks = sorted({max(1, round(base_k * m)) for m in _spread(K_MULTIPLIERS, points)})
+        return [{"k": k, "sparsity_coeff": None} for k in ks]
+    assert cls.default_sparsity_coeff is not None
+    return [{"k": None, "sparsity_coeff": cls.default_sparsity_coeff * m} for m in _spread(COEFF_MULTIPLIERS, points)]
+
+
+def _spread(values: Sequence[float], points: int) -> list[float]:
+    if points >= len(values):
+        return list(values)
+    if points == 1:
+        return [values[len(values) // 2]]
+    return [values[round(i * (len(values) - 1) / (points - 1))] for i in range(points)]
+
+
+def pareto_frontier(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points (l0, fvu) that no other point dominates, sorted by l0."""
+    frontier = []
+    for i, (l0, fvu) in enumerate(points):
+        dominated = any(
+            (l0_j <= l0 and fvu_j <= fvu) and (l0_j < l0 or fvu_j < fvu) for j, (l0_j, fvu_j) in enumerate(points) if j != i
+        )
+        if not dominated:
+            frontier.append(i)
+    return sorted(frontier, key=lambda i: points[i][0])
+
+
+def parse_archs(archs: str) -> list[str]:
+    """'all' or a comma-separated list of registered architecture names."""
+    if archs.strip() == "all":
+        return sorted(ARCHITECTURES)
+    names = [a.strip() for a in archs.split(",") if a.strip()]
+    if not names:
+        raise UserError("--archs must be 'all' or a comma-separated list of architectures")
+    for name in names:
+        architecture(name)
+    return names
+
+
+def run_sweep(spec: SubjectSpec, archs: list[str], train_cfg: TrainConfig, *, points: int = 5, width: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate every (architecture, sparsity) point; JSON-able result with frontiers."""
+    if points < 1:
+        raise UserError(f"--points must be >= 1 (got {points})")
+    subject = spec.load()
+    base_k = int(getattr(subject, "default_k", None) or 32)
+    plan = [(arch, setting) for arch in archs for setting in sweep_settings(arch, base_k, points)]
+    runs: list[dict[str, Any]] = []
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("sweep", total=len(plan))
+        for arch, setting in plan:
+            bar.update(task, description=f"sweep {arch} {'k=' + str(setting['k']) if setting['k'] else 'coeff=' + format(setting['sparsity_coeff'], '.3g')}")
+            sae_cfg = sae_config_for(subject, arch, width, setting["k"], setting["sparsity_coeff"])
+            loaded = cached_sae(subject, spec, sae_cfg, train_cfg)
+            report = evaluate_sae(loaded.sae, subject, downstream=True)
+            runs.append(
+                {
+                    "arch": arch,
+                    "width": sae_cfg.d_sae,
+                    "k": loaded.sae.k,
+                    "sparsity_coeff": loaded.sae.sparsity_coeff if loaded.sae.uses_sparsity_coeff else None,
+                    "eval_inputs": report.eval_inputs,
+                    "train_seconds": loaded.meta.get("wall_seconds"),
+                    "metrics": report.metrics,
+                }
+            )
+            bar.advance(task)
+    frontiers = {}
+    for arch in archs:
+        indices = [i for i, run in enumerate(runs) if run["arch"] == arch]
+        front = pareto_frontier([(runs[i]["metrics"]["l0"], runs[i]["metrics"]["fvu"]) for i in indices])
+        frontiers[arch] = [indices[i] for i in front]
+        for i in indices:
+            runs[i]["on_frontier"] = i in frontiers[arch]
+    return {"subject": spec.to_dict(), "train_config": train_cfg.to_dict(), "runs": runs, "frontiers": frontiers}
+
+
+def plot_sweep(result: dict[str, Any], path: str | Path) -> None:
+    """L0 vs FVU (and vs MCC when present) per architecture, frontier drawn as a line; PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["runs"]
+    has_mcc = any("mcc" in run["metrics"] for run in runs)
+    fig, axes = plt.subplots(1, 2 if has_mcc else 1, figsize=(11 if has_mcc else 6, 4.2), squeeze=False)
+    panels = [("fvu", "FVU (lower is better)")] + ([("mcc", "MCC vs ground truth (higher is better)")] if has_mcc else [])
+    colors = plt.get_cmap("tab10")
+    for col, (metric, label) in enumerate(panels):
+        ax = axes[0][col]
+        for index, (arch, front) in enumerate(result["frontiers"].items()):
+            arch_runs = sorted((run for run in runs if run["arch"] == arch), key=lambda run: run["metrics"]["l0"])
+            xs = [run["metrics"]["l0"] for run in arch_runs]
+            ys = [run["metrics"].get(metric, float("nan")) for run in arch_runs]
+            ax.scatter(xs, ys, color=colors(index), alpha=0.45, s=22)
+            front_runs = [runs[i] for i in front]
+            ax.plot(
+                [run["metrics"]["l0"] for run in front_runs],
+                [run["metrics"].get(metric, float("nan")) for run in front_runs],
+                marker="o",
+                color=colors(index),
+                label=arch,
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("L0 (mean active latents, held-out)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if metric == "fvu":
+            ax.set_yscale("log")
+    axes[0][0].legend(title="frontier (line) / all points", fontsize=8)
+    fig.suptitle(f"SAE sparsity sweep on {result['subject']['name']}")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
