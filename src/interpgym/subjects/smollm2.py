@@ -152,6 +152,8 @@ class SmolLM2Subject:
         self.meta = json.loads((store / "meta.json").read_text())
         self.d_in = lm.d_model
         self.hook_name = self.meta["hook_name"]
+        # for SAELens metadata: the HF name of the packaged model (its weights are the Q4_1 GGUF, dequantised)
+        self.model_name = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
 
     def _check_split(self, split: Split) -> None:
         require(split in SPLITS, f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
