@@ -41,7 +41,7 @@ def train(
     l1: float | None = typer.Option(None, "--l1", help="Sparsity coefficient for relu (L1) / jumprelu (L0) / gated (L1)."),
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     batch_size: int = typer.Option(1024, "--batch-size", help="Inputs per step."),
-    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default: 2e-4 * sqrt(16384 / width), <= 1e-3)."),
+    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default: the subject's, else 2e-4 * sqrt(16384 / width) capped at 1e-3)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the subject and of training."),
     layer: int | None = typer.Option(None, "--layer", help="smollm2 only: residual-stream layer."),
     model: str | None = typer.Option(None, "--model", help="smollm2 only: HF model name or local path."),
@@ -52,8 +52,7 @@ def train(
     json_path: Path | None = typer.Option(None, "--json", help="Write the training summary as JSON here."),
 ) -> None:
     """Train one SAE on a subject's train split and save it in the SAELens format."""
-    from interpgym.sae.config import TrainConfig
-    from interpgym.sae.runs import SubjectSpec, sae_config_for, train_on_subject
+    from interpgym.sae.runs import SubjectSpec, sae_config_for, train_config_for, train_on_subject
     from interpgym.sae.storage import save_sae
 
     if out.exists() and not overwrite:
@@ -62,8 +61,7 @@ def train(
     source = spec.load()
     sae_cfg = sae_config_for(source, arch, width, k, l1)
     sae_cfg.validate()
-    train_cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every)
-    train_cfg.validate()
+    train_cfg = train_config_for(source, lr=lr, steps=steps, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every)
     result, meta = train_on_subject(source, spec, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, progress=True, description=f"training {arch}")
     hook = getattr(source, "hook_name", None)
     model_name = getattr(source, "model_name", None)
@@ -143,17 +141,15 @@ def sweep(
     width: int | None = typer.Option(None, "--width", help="Latents (default as in train)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the subject and of training."),
     layer: int | None = typer.Option(None, "--layer", help="smollm2 only."),
+    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default as in train)."),
     plot: Path | None = typer.Option(None, "--plot", help="PNG of L0 vs FVU (and MCC on toy) with frontiers."),
 ) -> None:
     """Sparsity sweep per architecture; trained SAEs are cached, so re-running is cheap."""
-    from interpgym.sae.config import TrainConfig
     from interpgym.sae.runs import SubjectSpec
     from interpgym.sae.sweep import parse_archs, plot_sweep, run_sweep
 
     names = parse_archs(archs)
-    train_cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed)
-    train_cfg.validate()
-    result = run_sweep(SubjectSpec(name=subject, seed=seed, layer=layer), names, train_cfg, points=points, width=width)
+    result = run_sweep(SubjectSpec(name=subject, seed=seed, layer=layer), names, points=points, width=width, steps=steps, batch_size=batch_size, lr=lr)
     table = Table(title=f"sweep on {subject} ({result['runs'][0]['eval_inputs'] if result['runs'] else 0} held-out inputs)")
     has_mcc = any("mcc" in run["metrics"] for run in result["runs"])
     for column in ("arch", "k / coeff", "l0", "fvu", *(["mcc"] if has_mcc else []), "dead_frac", "frontier"):

@@ -44,6 +44,16 @@ def sae_config_for(subject: ActivationSubject, arch: str, width: int | None, k: 
     return SAEConfig(arch=arch, d_in=subject.d_in, d_sae=width, k=k if cls.uses_k else None, sparsity_coeff=sparsity_coeff if cls.uses_sparsity_coeff else None)
 
 
+def train_config_for(subject: ActivationSubject, *, lr: float | None = None, **fields: Any) -> TrainConfig:
+    """A `TrainConfig` whose learning rate, when not given, is the subject's `default_lr`
+    (toy: tuned, see its module docstring) or else the trainer's width-based default."""
+    if lr is None:
+        lr = getattr(subject, "default_lr", None)
+    config = TrainConfig(lr=lr, **fields)
+    config.validate()
+    return config
+
+
 def train_on_subject(
     subject: ActivationSubject,
     spec: SubjectSpec,

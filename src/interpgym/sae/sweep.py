@@ -15,9 +15,8 @@ from rich.progress import Progress
 
 from interpgym.core.errors import UserError
 from interpgym.sae.architectures import ARCHITECTURES, architecture
-from interpgym.sae.config import TrainConfig
 from interpgym.sae.evaluate import evaluate_sae
-from interpgym.sae.runs import SubjectSpec, cached_sae, sae_config_for
+from interpgym.sae.runs import SubjectSpec, cached_sae, sae_config_for, train_config_for
 
 K_MULTIPLIERS = (0.4, 0.6, 1.0, 1.6, 2.4)
 COEFF_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -65,11 +64,22 @@ def parse_archs(archs: str) -> list[str]:
     return names
 
 
-def run_sweep(spec: SubjectSpec, archs: list[str], train_cfg: TrainConfig, *, points: int = 5, width: int | None = None, progress: bool = True) -> dict[str, Any]:
+def run_sweep(
+    spec: SubjectSpec,
+    archs: list[str],
+    *,
+    points: int = 5,
+    width: int | None = None,
+    steps: int = 3000,
+    batch_size: int = 1024,
+    lr: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train and evaluate every (architecture, sparsity) point; JSON-able result with frontiers."""
     if points < 1:
         raise UserError(f"--points must be >= 1 (got {points})")
     subject = spec.load()
+    train_cfg = train_config_for(subject, lr=lr, steps=steps, batch_size=batch_size, seed=spec.seed)
     base_k = int(getattr(subject, "default_k", None) or 32)
     plan = [(arch, setting) for arch in archs for setting in sweep_settings(arch, base_k, points)]
     runs: list[dict[str, Any]] = []

@@ -305,11 +305,10 @@ def _train(
                 _normalise_rows(sae.W_dec.data)
             sae.after_step(out, ctx)
             with torch.no_grad():
-                fired = (out.acts > 0).any(0)
-                inputs_since_fired.add_(x.shape[0]).masked_fill_(fired, 0)
+                inputs_since_fired.add_(x.shape[0]).masked_fill_(out.fired, 0)
                 dead_mask = inputs_since_fired >= train_cfg.dead_after_inputs
             if step % log_every == 0 or step == train_cfg.steps - 1:
-                entry = {"step": step, "loss": out.loss.item(), "l0": (out.acts > 0).sum(1).float().mean().item()}
+                entry = {"step": step, "loss": out.loss.item(), "l0": out.l0.item()}
                 entry |= {k: v.item() for k, v in out.parts.items()}
                 entry["dead_frac"] = dead_mask.float().mean().item()
                 require(math.isfinite(entry["loss"]), f"training diverged (loss {entry['loss']} at step {step}): lower --lr or the sparsity coefficient")

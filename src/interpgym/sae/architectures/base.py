@@ -36,12 +36,26 @@ class StepContext:
 
 @dataclass
 class TrainOutput:
-    """One training forward pass: the total loss and its parts (for logging)."""
+    """One training forward pass: the total loss, its parts (for logging) and firing statistics.
+
+    `fired` marks latents active on at least one input of the batch (dead-latent
+    tracking); `l0` is the batch's mean number of active latents; `extras` carries
+    architecture-specific tensors to `after_step` (e.g. BatchTopK's smallest kept value).
+    """
 
     loss: Tensor
-    acts: Float[Tensor, "b d_sae"]
     x_hat: Float[Tensor, "b d_in"]
+    fired: Bool[Tensor, " d_sae"]
+    l0: Tensor
     parts: dict[str, Tensor] = field(default_factory=dict)
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    @staticmethod
+    def from_dense(loss: Tensor, acts: Float[Tensor, "b d_sae"], x_hat: Tensor, parts: dict[str, Tensor]) -> TrainOutput:
+        """Firing statistics from a dense latent matrix."""
+        with torch.no_grad():
+            active = acts > 0
+            return TrainOutput(loss=loss, x_hat=x_hat, fired=active.any(0), l0=active.sum(1).float().mean(), parts=parts)
 
 
 def squared_error(x_hat: Float[Tensor, "b d"], x: Float[Tensor, "b d"]) -> Tensor:
@@ -135,8 +149,7 @@ class SparseAutoencoder(nn.Module):
         x_hat = self.decode(acts)
         parts = {"mse": squared_error(x_hat, x)}
         parts.update(self.sparsity_loss(acts, pre, ctx) | self.auxiliary_loss(x, x_hat, acts, pre, ctx))
-        loss = sum(parts.values())
-        return TrainOutput(loss=loss, acts=acts, x_hat=x_hat, parts=parts)
+        return TrainOutput.from_dense(sum(parts.values()), acts, x_hat, parts)
 
     def auxiliary_loss(self, x: Tensor, x_hat: Tensor, acts: Tensor, pre: Tensor, ctx: StepContext) -> dict[str, Tensor]:
         """Extra losses that are not sparsity penalties (AuxK, gated's auxiliary reconstruction)."""

@@ -2,9 +2,9 @@
 
 Loss: the mean over prefixes m (default d_sae/16, /8, /4, /2, all) of
 ||x - (f[:, :m] @ W_dec[:m] + b_dec)||^2 (Bussmann et al. / Nabeshima, 2025),
-computed with one matmul per group and a running sum. Early latents are pushed to
-be general, later ones to refine. Inference and saving as `batchtopk` (JumpReLU
-with a constant threshold).
+computed group by group with a running sum. Early latents are pushed to be general,
+later ones to refine. Inference and saving as `batchtopk` (JumpReLU with a constant
+threshold).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from torch import Tensor
 
 from interpgym.core.errors import require
-from interpgym.sae.architectures.base import StepContext, TrainOutput
+from interpgym.sae.architectures.base import squared_error
 from interpgym.sae.architectures.batchtopk import BatchTopKSAE
 from interpgym.sae.architectures.registry import register
+from interpgym.sae.architectures.sparse_ops import coordinate_decode
 
 
 @register
@@ -32,16 +33,13 @@ class MatryoshkaSAE(BatchTopKSAE):
         )
         self.prefixes = tuple(int(p) for p in prefixes)
 
-    def training_loss(self, x: Tensor, ctx: StepContext) -> TrainOutput:
-        acts, pre = self.encode_for_training(x, ctx)
+    def reconstruction_loss(self, x: Tensor, values: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         partial = self.b_dec.expand_as(x)
         prefix_losses = []
         start = 0
         for end in self.prefixes:
-            partial = partial + acts[:, start:end] @ self.W_dec[start:end]
-            prefix_losses.append((partial - x).pow(2).sum(-1).mean())
+            group = (cols >= start) & (cols < end)
+            partial = partial + coordinate_decode(values[group], rows[group], cols[group], self.W_dec, x.shape[0])
+            prefix_losses.append(squared_error(partial, x))
             start = end
-        x_hat = partial
-        parts = {"prefix_mse": sum(prefix_losses) / len(prefix_losses)}
-        parts.update(self.auxiliary_loss(x, x_hat, acts, pre, ctx))
-        return TrainOutput(loss=sum(parts.values()), acts=acts, x_hat=x_hat, parts=parts)
+        return partial, {"prefix_mse": sum(prefix_losses) / len(prefix_losses)}
