@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="checkpoint here every 100 steps and resume from it")
     parser.add_argument("--save", type=Path, default=None, help="also save the SAE (SAELens format) here")
     parser.add_argument("--json", type=Path, default=Path("results/sae_smollm2_target.json"))
     args = parser.parse_args()
@@ -50,8 +51,8 @@ def main() -> None:
     load_seconds = time.perf_counter() - started
     train_acts = subject.activations("train")
     sae_cfg = SAEConfig(arch=args.arch, d_in=subject.d_in, d_sae=args.width_mult * subject.d_in, k=args.k)
-    train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    result = train_sae(train_acts, sae_cfg, train_cfg, progress=True, description=f"training {args.arch} on smollm2")
+    train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_every=100 if args.checkpoint_dir else 0)
+    result = train_sae(train_acts, sae_cfg, train_cfg, checkpoint_dir=args.checkpoint_dir, progress=True, description=f"training {args.arch} on smollm2")
 
     subject.downstream(lambda acts: acts, "test")  # builds the clean/ablation baselines once (not timed below)
     started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -25,8 +26,13 @@ def subject(shared_home) -> smollm2.SmolLM2Subject:  # noqa: ANN001
 def test_store_shapes_labels_and_metadata_are_aligned(subject: smollm2.SmolLM2Subject) -> None:
     assert subject.d_in == 576 and subject.layer == 15 and subject.hook_name == "blocks.15.hook_resid_pre"
     for split, n_windows in zip(("train", "val", "test"), TINY.windows, strict=True):
+        stored = subject.stored_rows(split)
+        assert stored.shape == (n_windows * (TINY.context - 1), 576)
+        keep = subject.keep(split)
         acts = subject.activations(split)
-        rows = n_windows * (TINY.context - 1)
+        rows = int(keep.sum())
+        assert rows >= 0.9 * len(stored)  # sinks are rare
+        assert torch.equal(acts, stored[keep])
         assert acts.shape == (rows, 576) and acts.dtype == torch.float32 and torch.isfinite(acts).all()
         labels = subject.labels(split)
         assert set(labels) == set(shakespeare.CONCEPTS)
@@ -36,22 +42,34 @@ def test_store_shapes_labels_and_metadata_are_aligned(subject: smollm2.SmolLM2Su
         assert (genre_sum == 1).all()
         # row tokens are the windows' positions 1..context-1, window-major
         windows = subject._windows(split)
-        assert torch.equal(subject.tokens(split), windows[:, 1 : TINY.context].reshape(-1))
+        assert torch.equal(subject.tokens(split), windows[:, 1 : TINY.context].reshape(-1)[keep])
 
 
-def test_position_zero_attention_sink_is_excluded(subject: smollm2.SmolLM2Subject) -> None:
+def test_attention_sinks_are_excluded(subject: smollm2.SmolLM2Subject) -> None:
     windows = subject._windows("val")[:4, : TINY.context]
     resid = subject.lm.residual_at(windows, subject.layer)
     norms = resid.norm(dim=-1)
     assert norms[:, 0].min() > 20 * norms[:, 1:].median()  # why position 0 is left out
-    assert subject.activations("val").norm(dim=-1).max() < norms[:, 0].min()
+    for split in ("train", "val", "test"):
+        kept_norms = subject.activations(split).norm(dim=-1)
+        assert kept_norms.max() < norms[:, 0].min()
+        assert kept_norms.max() <= TINY.sink_factor * kept_norms.median() * 1.5
+
+
+def test_sink_rule_keeps_rows_within_factor_of_window_median(subject: smollm2.SmolLM2Subject) -> None:
+    stored = subject.stored_rows("train")
+    norms = stored.norm(dim=-1).view(-1, TINY.context - 1)
+    expected = (norms <= TINY.sink_factor * norms.median(dim=1, keepdim=True).values).reshape(-1)
+    assert torch.equal(subject.keep("train"), expected)
+    strict = smollm2.SmolLM2Subject(dataclasses.replace(TINY, sink_factor=1.05), subject.lm, subject.layer, subject.store)
+    assert strict.keep("train").sum() < expected.sum()  # a tighter factor drops more rows
 
 
 def test_store_rows_are_the_models_residuals(subject: smollm2.SmolLM2Subject) -> None:
     """Recomputing the first batch reproduces the stored rows bit for bit (deterministic, aligned)."""
     windows = subject._windows("train")[: TINY.batch_windows, : TINY.context]
     resid = subject.lm.residual_at(windows, subject.layer)[:, 1:].reshape(-1, 576)
-    assert torch.equal(resid, subject.activations("train")[: len(resid)])
+    assert torch.equal(resid, subject.stored_rows("train")[: len(resid)])
 
 
 def test_split_path_matches_the_full_model(subject: smollm2.SmolLM2Subject) -> None:
@@ -102,7 +120,7 @@ def test_identity_reconstruction_recovers_everything(subject: smollm2.SmolLM2Sub
     assert metrics["ce_loss_spliced"] == metrics["ce_loss_clean"]
     assert metrics["ce_loss_recovered_zero"] == 1.0 and metrics["ce_loss_recovered_mean"] == 1.0
     assert metrics["kl_div"] == pytest.approx(0.0, abs=1e-6)
-    assert metrics["downstream_inputs"] == TINY.windows[2] * (TINY.context - 1)
+    assert metrics["downstream_inputs"] == len(subject.activations("test"))
     assert metrics["ce_loss_clean"] < metrics["ce_loss_mean"] < metrics["ce_loss_zero"]
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -67,12 +67,14 @@ class SmolLM2Config:
     windows: tuple[int, int, int] = DEFAULT_WINDOWS
     seed: int = 0
     batch_windows: int = 8  # windows per forward pass (also fixes the downstream batching)
+    sink_factor: float = 10.0  # rows with norm > sink_factor x their window's median are attention sinks
 
     def validate(self) -> None:
         """Raise `UserError` for impossible values (the layer is checked against the model later)."""
         require(self.context >= 3, f"context must be >= 3 tokens (got {self.context})")
         require(len(self.windows) == 3 and min(self.windows) >= 1, f"windows must be three positive counts (got {self.windows})")
         require(self.batch_windows >= 1, "batch_windows must be >= 1")
+        require(self.sink_factor > 1, f"sink_factor must be > 1 (got {self.sink_factor})")
 
 
 def _progress() -> Progress:
@@ -140,9 +142,14 @@ def _collect(lm: LanguageModel, config: SmolLM2Config, layer: int, directory: Pa
 
 
 class SmolLM2Subject:
-    """`ActivationSubject` over a cached activation store (see the module docstring)."""
+    """`ActivationSubject` over a cached activation store (see the module docstring).
+
+    The store holds every position 1..context-1; the subject's rows are those that are
+    not attention sinks (`keep(split)`), selected when first read and kept in memory.
+    """
 
     name = "smollm2"
+    default_k = 64  # top-k family default: the L0 budget of the issue's smollm2 target
 
     def __init__(self, config: SmolLM2Config, lm: LanguageModel, layer: int, store: Path) -> None:
         self.config = config
@@ -154,24 +161,42 @@ class SmolLM2Subject:
         self.hook_name = self.meta["hook_name"]
         # for SAELens metadata: the HF name of the packaged model (its weights are the Q4_1 GGUF, dequantised)
         self.model_name = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
+        self._kept: dict[Split, Tensor] = {}
+        self._activations: dict[Split, Tensor] = {}
 
     def _check_split(self, split: Split) -> None:
         require(split in SPLITS, f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
 
-    def activations(self, split: Split) -> Float[Tensor, "n d_in"]:
-        """Residual-stream rows of `split` (memory-mapped float32; treat as read-only)."""
+    def stored_rows(self, split: Split) -> Float[Tensor, "n_stored d_in"]:
+        """Every stored row (positions 1..context-1 of each window, sinks included), memory-mapped."""
         self._check_split(split)
         return read_array(self.store / f"acts_{split}.npy")
+
+    def keep(self, split: Split) -> Bool[Tensor, " n_stored"]:
+        """Which stored rows are SAE rows: norm <= `sink_factor` x the median row norm of their window."""
+        if split not in self._kept:
+            rows = self.stored_rows(split)
+            norms = torch.cat([rows[i : i + 65536].norm(dim=-1) for i in range(0, len(rows), 65536)])
+            per_window = norms.view(-1, self.config.context - 1)
+            threshold = self.config.sink_factor * per_window.median(dim=1, keepdim=True).values
+            self._kept[split] = (per_window <= threshold).reshape(-1)
+        return self._kept[split]
+
+    def activations(self, split: Split) -> Float[Tensor, "n d_in"]:
+        """Residual-stream rows of `split` with attention sinks left out (float32, in memory after the first call)."""
+        if split not in self._activations:
+            self._activations[split] = self.stored_rows(split)[self.keep(split)]
+        return self._activations[split]
 
     def tokens(self, split: Split) -> Int[Tensor, " n"]:
         """The input token id at each row (for inspecting latents)."""
         self._check_split(split)
-        return read_array(self.store / f"tokens_{split}.npy").long()
+        return read_array(self.store / f"tokens_{split}.npy").long()[self.keep(split)]
 
     def labels(self, split: Split) -> dict[str, Int[Tensor, " n"]]:
         """Binary corpus concepts per row (`shakespeare.CONCEPTS`), aligned with `activations(split)`."""
         self._check_split(split)
-        table = read_array(self.store / f"labels_{split}.npy").long()
+        table = read_array(self.store / f"labels_{split}.npy").long()[self.keep(split)]
         return {name: table[:, i] for i, name in enumerate(self.meta["concepts"])}
 
     def ground_truth(self) -> None:
@@ -180,44 +205,45 @@ class SmolLM2Subject:
 
     @cached_property
     def train_mean(self) -> Float[Tensor, " d_in"]:
-        """Mean train-split activation (float64 accumulation), the mean-ablation baseline."""
-        acts = self.activations("train")
-        total = torch.zeros(self.d_in, dtype=torch.float64)
-        for start in range(0, len(acts), 65536):
-            total += acts[start : start + 65536].double().sum(0)
-        return (total / len(acts)).float()
+        """Mean train-split row (float64 accumulation), the mean-ablation baseline."""
+        return self.activations("train").double().mean(0).float()
 
     def _windows(self, split: Split) -> Int[Tensor, "w c"]:
         return read_array(self.store / f"windows_{split}.npy").long()
 
     def _batches(self, split: Split):
-        """(window slice, row slice) pairs in the fixed batching shared by baselines and evaluations."""
+        """(window slice, stored-row slice) pairs in the fixed batching shared by the store, baselines and evaluations."""
         rows_per_window = self.config.context - 1
         n_windows = len(self._windows(split))
         for start in range(0, n_windows, self.config.batch_windows):
             stop = min(start + self.config.batch_windows, n_windows)
             yield slice(start, stop), slice(start * rows_per_window, stop * rows_per_window)
 
-    def _run(self, first: Tensor, rows: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, float]:
-        """Final hidden states and logits at positions 1.. (flattened to rows) and the summed CE.
+    def _run(self, first: Tensor, rows: Tensor, targets: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, float]:
+        """Final hidden states and logits at the kept positions, and their summed next-token CE.
 
-        `first`: clean residuals at position 0 of each window; `rows`: the residuals of
-        positions 1.. (window-major, as stored); `targets`: the next tokens.
+        `first`: residuals at position 0 of each window; `rows`: the stored rows of
+        positions 1.. (window-major); `targets`: the next tokens of positions 1..;
+        `keep`: which of those positions are scored.
         """
         device = self.lm.device
         resid = torch.cat([first[:, None].to(device), rows.view(len(first), -1, self.d_in).to(device)], dim=1)
-        final = self.lm.final_hidden_from(resid, self.layer)[:, 1:].reshape(-1, self.d_in)
+        final = self.lm.final_hidden_from(resid, self.layer)[:, 1:].reshape(-1, self.d_in)[keep.to(device)]
         logits = self.lm.unembed(final)
-        ce = torch.nn.functional.cross_entropy(logits, targets.reshape(-1).to(device), reduction="sum")
+        ce = torch.nn.functional.cross_entropy(logits, targets.reshape(-1).to(device)[keep.to(device)], reduction="sum")
         return final, logits, ce.item()
+
+    def _replace_kept(self, stored: Tensor, keep: Tensor, values: Tensor) -> Tensor:
+        rows = stored.clone()
+        rows[keep] = values.to(rows.dtype)
+        return rows
 
     def _baseline(self, split: Split) -> Path:
         """Cache entry with clean final hidden states and clean / zero / mean CE for `split`."""
-        config = {"store": self.store.name, "split": split, "layer": self.layer, "batch_windows": self.config.batch_windows}
+        config = {"store": self.store.name, "split": split, "layer": self.layer, "batch_windows": self.config.batch_windows, "sink_factor": self.config.sink_factor}
 
         def build(tmp: Path) -> None:
-            windows = self._windows(split)
-            acts = self.activations(split)
+            windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
             firsts, finals = [], []
             ce = {"clean": 0.0, "zero": 0.0, "mean": 0.0}
             with _progress() as progress:
@@ -226,15 +252,17 @@ class SmolLM2Subject:
                     tokens = windows[win].to(self.lm.device)
                     # same batching as the store, so position 0 is computed exactly as it was there
                     first = self.lm.residual_at(tokens[:, : self.config.context], self.layer)[:, 0]
-                    targets = tokens[:, 2:]
-                    final, _, clean_ce = self._run(first, acts[row], targets)
+                    targets, kept = tokens[:, 2:], keep[row]
+                    final, _, clean_ce = self._run(first, stored[row], targets, kept)
                     ce["clean"] += clean_ce
-                    ce["zero"] += self._run(first, torch.zeros_like(acts[row]), targets)[2]
-                    ce["mean"] += self._run(first, self.train_mean.expand_as(acts[row]), targets)[2]
+                    zero = self._replace_kept(stored[row], kept, torch.zeros(int(kept.sum()), self.d_in))
+                    ce["zero"] += self._run(first, zero, targets, kept)[2]
+                    mean = self._replace_kept(stored[row], kept, self.train_mean.expand(int(kept.sum()), -1))
+                    ce["mean"] += self._run(first, mean, targets, kept)[2]
                     firsts.append(first.cpu())
                     finals.append(final.cpu())
                     progress.advance(task, len(tokens))
-            n = len(acts)
+            n = int(keep.sum())
             save_file({"first_resid": torch.cat(firsts).contiguous(), "clean_final": torch.cat(finals).contiguous()}, str(tmp / "clean.safetensors"))
             (tmp / "ce.json").write_text(json.dumps({k: v / n for k, v in ce.items()} | {"predictions": n}))
 
@@ -245,23 +273,27 @@ class SmolLM2Subject:
         """LM next-token CE on held-out text with the site's rows replaced by `reconstruct(rows)`.
 
         Returns `ce_loss_clean/spliced/zero/mean`, `ce_loss_recovered_zero/mean` and
-        `kl_div` (mean KL(clean || spliced) per prediction), over the predictions at
-        positions 1..context-1 of every window of `split` (see `splice` for definitions).
-        Cost: the blocks after the site plus two unembeddings, once over the split.
+        `kl_div` (mean KL(clean || spliced) per prediction), over the predictions made at
+        the positions of `activations(split)` (sinks and position 0 keep their clean
+        residual and are not scored; see `splice` for definitions). Cost: the blocks
+        after the site plus two unembeddings, once over the split.
         """
         self._check_split(split)
         require(split != "train", "downstream is measured on held-out text: use split val or test")
         directory = self._baseline(split)
         clean = load_file(str(directory / "clean.safetensors"))
         ce_cached = json.loads((directory / "ce.json").read_text())
-        windows, acts = self._windows(split), self.activations(split)
+        windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
         ce_spliced = kl_sum = 0.0
+        first_kept = 0  # index of the batch's first kept row among all kept rows (= in clean_final)
         for win, row in self._batches(split):
-            tokens = windows[win]
-            spliced = apply_reconstruct(reconstruct, acts[row].to(self.lm.device))
-            _, logits, ce = self._run(clean["first_resid"][win], spliced, tokens[:, 2:])
+            kept = keep[row]
+            spliced = apply_reconstruct(reconstruct, stored[row][kept].to(self.lm.device))
+            _, logits, ce = self._run(clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept)
             ce_spliced += ce
-            kl_sum += kl_div_sum(self.lm.unembed(clean["clean_final"][row].to(self.lm.device)), logits)
+            clean_final = clean["clean_final"][first_kept : first_kept + len(logits)]
+            first_kept += len(logits)
+            kl_sum += kl_div_sum(self.lm.unembed(clean_final.to(self.lm.device)), logits)
         n = ce_cached["predictions"]
         metrics = ablation_metrics({"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n)
         metrics["downstream_inputs"] = float(n)
@@ -290,6 +322,7 @@ def load(
     config.validate()
     lm = load_language_model(config.model, device)
     resolved = _resolve_layer(config.layer, lm.n_layers)
-    key = dataclasses.asdict(config) | {"model": lm.identity, "layer": resolved, "format": 1}
+    # sink_factor is applied when reading, so stores differing only in it are shared
+    key = {k: v for k, v in dataclasses.asdict(config).items() if k != "sink_factor"} | {"model": lm.identity, "layer": resolved, "format": 1}
     store = get_or_build("smollm2_store", key, lambda tmp: _collect(lm, config, resolved, tmp))
     return SmolLM2Subject(config, lm, resolved, store)
