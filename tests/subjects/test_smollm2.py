@@ -43,6 +43,10 @@ def test_store_shapes_labels_and_metadata_are_aligned(subject: smollm2.SmolLM2Su
         # row tokens are the windows' positions 1..context-1, window-major
         windows = subject._windows(split)
         assert torch.equal(subject.tokens(split), windows[:, 1 : TINY.context].reshape(-1)[keep])
+        plays = subject.plays(split)
+        assert len(plays) == rows and set(plays) <= set(shakespeare.PLAY_SPLITS[split])
+        comedy = torch.tensor([shakespeare.GENRES[p] == "comedy" for p in plays])
+        assert torch.equal(labels["comedy"].bool(), comedy)
 
 
 def test_attention_sinks_are_excluded(subject: smollm2.SmolLM2Subject) -> None:

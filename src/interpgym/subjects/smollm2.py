@@ -11,13 +11,15 @@ windows of `context + 1` tokens; the model reads the first `context` and the las
 `context` are the next-token targets. A seeded sample of `windows[split]` windows is
 taken per split (default 768 / 64 / 64 windows of 128 tokens).
 
-Rows: positions 1 .. context-1 of every window, window-major (`context - 1` rows per
-window; default 97,536 train / 8,128 val / 8,128 test rows of d_model = 576). Position
-0 is excluded everywhere, consistently: it is the model's attention sink, with a
-residual norm ~100x the others (~26,000 vs ~150 at layer 15), which would dominate any
-variance-based metric. In `downstream` position 0 keeps its clean residual, and CE /
-KL are averaged over the predictions made at positions 1 .. context-1, exactly the rows
-the SAE sees.
+Rows: positions 1 .. context-1 of every window, window-major, minus attention sinks.
+Position 0 is excluded everywhere: it is the model's attention sink, with a residual
+norm ~100x the others (~26,000 vs ~150 at layer 15), which would dominate any
+variance-based metric. A few later positions (mostly position 1 when it is a newline)
+become sinks too; a stored row whose norm exceeds `sink_factor` (10) x the median
+norm of its window is left out as well (35 of 97,536 train rows, 2 of 8,128 test rows
+by default; `keep(split)`). Default rows: 97,501 train / 8,124 val / 8,126 test of
+d_model = 576. In `downstream`, excluded positions keep their clean residual, and CE /
+KL are averaged over the predictions made at exactly the positions the SAE sees.
 
 Cache entries (under `$INTERPGYM_HOME/cache/`):
 
@@ -192,6 +194,12 @@ class SmolLM2Subject:
         """The input token id at each row (for inspecting latents)."""
         self._check_split(split)
         return read_array(self.store / f"tokens_{split}.npy").long()[self.keep(split)]
+
+    def plays(self, split: Split) -> list[str]:
+        """The play each row comes from (for inspecting latents)."""
+        self._check_split(split)
+        names = self.meta["plays"][split]
+        return [names[i] for i in read_array(self.store / f"plays_{split}.npy")[self.keep(split)].tolist()]
 
     def labels(self, split: Split) -> dict[str, Int[Tensor, " n"]]:
         """Binary corpus concepts per row (`shakespeare.CONCEPTS`), aligned with `activations(split)`."""
