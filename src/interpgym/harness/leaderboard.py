@@ -1,0 +1,256 @@
+"""The leaderboard: campaigns -> one row per (task, task version, agent), ranked, noise marked.
+
+Harness-facing API (pure functions, no I/O):
+
+    rows = leaderboard_rows(campaigns, noise_floors={"sae/toy": 0.04})   # list[LeaderboardRow]
+    table = render_leaderboard(rows)                                   # rich.table.Table
+    [row.to_json() for row in rows]                                    # JSON-able dicts, stable keys
+    noise_floor(reference_scores, start_score, reference_score)        # -> float (normalised units)
+
+Definitions.
+* Scores are *normalised*: (s - s_start) / (s_ref - s_start), so 0 is the starting
+  solution, 1 the reference, and higher is better whatever the task's direction. They
+  are read from `TrialRecord.normalized` and `CampaignRecord.normalized_test`.
+* A row pools every campaign of one agent (name and kind) on one task version, e.g.
+  three seeds: best normalised val (over all its trials), best and mean normalised
+  test (over its campaigns that have a test score), trials, failures by status, wall
+  time. Campaigns on different task versions are never pooled: their scores differ.
+* Rank (per task version): rows with a test score first, by best normalised test; then
+  rows without one, by best normalised val. Human, AI and built-in agents share a board.
+* Noise floor (per task, normalised units, passed in): how far apart two scores of the
+  *same* solution can land over seeds -- use `noise_floor` on the reference solution's
+  scores over >= 3 seeds. A row whose best test is within it of the leader's is marked
+  `tied_with_leader`; `vs_reference` / `vs_starting` say whether it is clearly above,
+  within noise of, or clearly below the reference (1) / starting (0) solution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from rich.table import Table
+
+from interpgym.core.errors import UserError
+from interpgym.harness.records import STATUSES, AgentKind, CampaignRecord
+
+Comparison = Literal["above", "within noise", "below"]
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One agent on one task version (see the module docstring for each definition)."""
+
+    task: str
+    task_version: str
+    agent: str
+    agent_kind: AgentKind
+    rank: int
+    campaigns: int
+    trials: int
+    failures: dict[str, int]  # every non-ok status -> count (zeros included)
+    best_normalized_val: float | None
+    best_normalized_test: float | None
+    mean_normalized_test: float | None
+    test_scores: int  # campaigns that have a test score
+    best_val: float | None  # raw val score of the trial with the best normalised val
+    best_test: float | None  # raw test score of the campaign with the best normalised test
+    wall_s: float  # sum of trial wall times
+    noise_floor: float | None
+    tied_with_leader: bool | None  # None without a test score or a noise floor
+    vs_reference: Comparison | None
+    vs_starting: Comparison | None
+
+    @property
+    def ok(self) -> int:
+        return self.trials - sum(self.failures.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict with stable keys (non-finite floats become None)."""
+        data = asdict(self)
+        data["ok"] = self.ok
+        return {key: _finite_or_none(value) for key, value in data.items()}
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def noise_floor(reference_scores: Sequence[float], start_score: float, reference_score: float) -> float:
+    """Spread (max - min) of the reference solution's raw scores over seeds, in normalised units.
+
+    Needs >= 3 finite scores and distinct starting and reference scores (else `UserError`).
+    """
+    scores = [float(score) for score in reference_scores]
+    if len(scores) < 3 or not all(math.isfinite(score) for score in scores):
+        raise UserError(f"a noise floor needs >= 3 finite reference scores (one per seed), got {scores}")
+    if not math.isfinite(reference_score - start_score) or reference_score == start_score:
+        raise UserError("the starting and reference scores must differ to normalise a noise floor")
+    return (max(scores) - min(scores)) / abs(reference_score - start_score)
+
+
+def _compare(score: float | None, target: float, floor: float | None) -> Comparison | None:
+    if not _finite(score) or floor is None:
+        return None
+    if score > target + floor:  # type: ignore[operator]
+        return "above"
+    if score < target - floor:  # type: ignore[operator]
+        return "below"
+    return "within noise"
+
+
+def _pool(task: str, version: str, agent: str, kind: AgentKind, campaigns: list[CampaignRecord]) -> dict[str, Any]:
+    """Aggregate one agent's campaigns on one task version (everything but rank and noise marks)."""
+    trials = [trial for campaign in campaigns for trial in campaign.trials]
+    failures = {status: 0 for status in STATUSES if status != "ok"}
+    for trial in trials:
+        if trial.status != "ok":
+            failures[trial.status] = failures.get(trial.status, 0) + 1
+    scored = [trial for trial in trials if trial.status == "ok" and _finite(trial.normalized)]
+    best_trial = max(scored, key=lambda trial: trial.normalized, default=None)  # type: ignore[arg-type, return-value]
+    tested = [campaign for campaign in campaigns if _finite(campaign.normalized_test)]
+    best_campaign = max(tested, key=lambda c: c.normalized_test, default=None)  # type: ignore[arg-type, return-value]
+    return {
+        "task": task,
+        "task_version": version,
+        "agent": agent,
+        "agent_kind": kind,
+        "campaigns": len(campaigns),
+        "trials": len(trials),
+        "failures": failures,
+        "best_normalized_val": None if best_trial is None else best_trial.normalized,
+        "best_normalized_test": None if best_campaign is None else best_campaign.normalized_test,
+        "mean_normalized_test": (
+            sum(c.normalized_test for c in tested) / len(tested) if tested else None  # type: ignore[misc]
+        ),
+        "test_scores": len(tested),
+        "best_val": None if best_trial is None else best_trial.val_score,
+        "best_test": None if best_campaign is None else best_campaign.test_score,
+        "wall_s": float(sum(trial.wall_s for trial in trials)),
+    }
+
+
+def _rank_key(pooled: dict[str, Any]) -> tuple[int, float, float, str, str]:
+    test, val = pooled["best_normalized_test"], pooled["best_normalized_val"]
+    return (
+        0 if test is not None else 1,
+        -(test if test is not None else 0.0),
+        -(val if val is not None else -math.inf),
+        pooled["agent"],
+        pooled["agent_kind"],
+    )
+
+
+def leaderboard_rows(
+    campaigns: Sequence[CampaignRecord], noise_floors: Mapping[str, float] | None = None
+) -> list[LeaderboardRow]:
+    """Rows for every (task, task version, agent) in `campaigns`, ordered by task, version, rank.
+
+    `noise_floors` maps a task id to its noise floor in normalised units (see
+    `noise_floor`); tasks without one get no noise marks. Deterministic: the same
+    campaigns in any order give the same rows.
+    """
+    floors = dict(noise_floors or {})
+    for task, floor in floors.items():
+        if not (math.isfinite(floor) and floor >= 0):
+            raise UserError(f"noise floor for task {task} must be a finite number >= 0, got {floor}")
+    groups: dict[tuple[str, str, str, AgentKind], list[CampaignRecord]] = {}
+    for campaign in campaigns:
+        key = (campaign.task, campaign.task_version, campaign.agent, campaign.agent_kind)
+        groups.setdefault(key, []).append(campaign)
+    boards: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (task, version, agent, kind), members in groups.items():
+        boards.setdefault((task, version), []).append(_pool(task, version, agent, kind, members))
+    rows: list[LeaderboardRow] = []
+    for (task, version) in sorted(boards):
+        pooled_rows = sorted(boards[(task, version)], key=_rank_key)
+        floor = floors.get(task)
+        leader = pooled_rows[0]["best_normalized_test"]
+        for rank, pooled in enumerate(pooled_rows, start=1):
+            test = pooled["best_normalized_test"]
+            tied = None
+            if floor is not None and test is not None and leader is not None:
+                tied = leader - test <= floor
+            rows.append(
+                LeaderboardRow(
+                    rank=rank,
+                    noise_floor=floor,
+                    tied_with_leader=tied,
+                    vs_reference=_compare(test, 1.0, floor),
+                    vs_starting=_compare(test, 0.0, floor),
+                    **pooled,
+                )
+            )
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _noise_text(row: LeaderboardRow) -> str:
+    if row.noise_floor is None:
+        return "no floor"
+    marks = []
+    if row.rank == 1 and row.best_normalized_test is not None:
+        marks.append("leader")
+    elif row.tied_with_leader:
+        marks.append("tied with leader")
+    symbol = {"above": "> ref", "within noise": "≈ ref", "below": "< ref"}
+    if row.vs_reference is not None:
+        marks.append(symbol[row.vs_reference])
+    if row.vs_starting == "within noise":
+        marks.append("≈ start")
+    return ", ".join(marks) if marks else "-"
+
+
+def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard") -> Table:
+    """A rich table of `rows` (in their order), one section per task version."""
+    table = Table(title=title, caption="normalised scores: 0 = starting solution, 1 = reference")
+    for column, justify in (
+        ("task", "left"),
+        ("#", "right"),
+        ("agent", "left"),
+        ("kind", "left"),
+        ("campaigns", "right"),
+        ("trials", "right"),
+        ("failures", "left"),
+        ("best val", "right"),
+        ("best test", "right"),
+        ("mean test", "right"),
+        ("wall", "right"),
+        ("noise", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    previous: tuple[str, str] | None = None
+    for row in rows:
+        board = (row.task, row.task_version)
+        if previous is not None and board != previous:
+            table.add_section()
+        failures = ", ".join(f"{status} {count}" for status, count in row.failures.items() if count) or "none"
+        floor = "" if row.noise_floor is None else f"\nnoise ±{row.noise_floor:.3f}"
+        table.add_row(
+            f"{row.task} v{row.task_version}{floor}" if board != previous else "",
+            str(row.rank),
+            row.agent,
+            row.agent_kind,
+            str(row.campaigns),
+            str(row.trials),
+            failures,
+            _fmt(row.best_normalized_val),
+            _fmt(row.best_normalized_test),
+            _fmt(row.mean_normalized_test),
+            f"{row.wall_s:.0f} s",
+            _noise_text(row),
+            style="bold" if row.rank == 1 else None,
+        )
+        previous = board
+    return table
