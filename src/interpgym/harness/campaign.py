@@ -62,34 +62,39 @@ def _score_baseline(task: Task, solution: Solution, seed: int) -> dict[str, Any]
     return {split: {"value": s.value, "metrics": s.metrics} for split, s in outcome.scores.items()}
 
 
-def baseline_runs(task: Task, seed: int = 0) -> dict[str, Any]:
-    """Starting and reference scored on val and test at `seed` (run through the sandbox once, cached)."""
-    config = {"task": task.id, "version": task.version, "seed": seed, "secret": secret_id(), "harness": HARNESS_VERSION}
+def baseline_run(task: Task, name: str, seed: int = 0) -> dict[str, Any]:
+    """Baseline `name` ("starting" | "reference") scored on val and test at `seed`: run once, cached."""
+    solution = {"starting": task.starting, "reference": task.reference}[name]
+    config = {"task": task.id, "version": task.version, "baseline": name, "seed": seed, "secret": secret_id(),
+              "harness": HARNESS_VERSION}
 
     def build(out: Path) -> None:
-        runs = {name: _score_baseline(task, sol, seed) for name, sol in
-                (("starting", task.starting), ("reference", task.reference))}
-        (out / "scores.json").write_text(json.dumps(runs, indent=1))
+        (out / "scores.json").write_text(json.dumps(_score_baseline(task, solution, seed), indent=1))
 
     return json.loads((get_or_build("harness-baselines", config, build) / "scores.json").read_text())
 
 
 def baselines(task: Task) -> BaselineScores:
     """The normalisation anchors of `task` (baselines at seed 0)."""
-    runs = baseline_runs(task, 0)
-    return BaselineScores(runs["starting"]["val"]["value"], runs["starting"]["test"]["value"],
-                          runs["reference"]["val"]["value"], runs["reference"]["test"]["value"])
+    start, ref = baseline_run(task, "starting"), baseline_run(task, "reference")
+    return BaselineScores(start["val"]["value"], start["test"]["value"], ref["val"]["value"], ref["test"]["value"])
 
 
-def noise_floor(task: Task, seeds: tuple[int, ...] = NOISE_SEEDS) -> dict[str, Any]:
-    """The reference's test score over `seeds` (>= 3): mean, std, and normalised std."""
-    values = [baseline_runs(task, s)["reference"]["test"]["value"] for s in seeds]
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    b = baselines(task)
-    span = abs(b.reference_test - b.starting_test)
-    return {"seeds": list(seeds), "values": values, "mean": mean, "std": std,
-            "normalized_std": std / span if span > 0 else None}
+def reference_test_scores(task: Task, seeds: tuple[int, ...] = NOISE_SEEDS) -> list[float]:
+    """The reference solution's test score at each of `seeds` (>= 3 for a noise floor; cached)."""
+    return [baseline_run(task, "reference", s)["test"]["value"] for s in seeds]
+
+
+def noise_floors(task_ids: list[str]) -> dict[str, float]:
+    """Per task: the leaderboard's noise floor (normalised spread of the reference over `NOISE_SEEDS`)."""
+    from interpgym.harness.leaderboard import noise_floor
+
+    floors = {}
+    for task_id in task_ids:
+        task = get_task(task_id)
+        base = baselines(task)
+        floors[task_id] = noise_floor(reference_test_scores(task), base.starting_test, base.reference_test)
+    return floors
 
 
 def _diff(task: Task, files: dict[str, str] | None) -> str:
@@ -240,6 +245,18 @@ def prune_artifacts(task: Task, campaign_id: str, history: list[TrialRecord]) ->
     for other in artifact_path(campaign_id, 0).parent.glob("trial-*"):
         if other.name != keep:
             shutil.rmtree(other, ignore_errors=True)
+
+
+def task_plots(campaigns: list[CampaignRecord], out_dir: Path) -> dict[str, list[Path]]:
+    """The tasks' own plots (for the report) of `campaigns`, written under `out_dir`."""
+    plots: dict[str, list[Path]] = {}
+    for task_id in sorted({c.task for c in campaigns}):
+        task = get_task(task_id)
+        if task.plots is not None:
+            directory = out_dir / task_id.replace("/", "-")
+            directory.mkdir(parents=True, exist_ok=True)
+            plots[task_id] = task.plots([c for c in campaigns if c.task == task_id], directory)
+    return plots
 
 
 def summary(record: CampaignRecord) -> dict[str, Any]:

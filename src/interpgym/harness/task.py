@@ -118,6 +118,8 @@ class Task:
     search_space: dict[str, dict[str, Any]] | None = None
     default_params: dict[str, Any] | None = None
     entrypoint: str = "solution.py"
+    # Optional: the task's own plots for the report, from its finished campaigns: (campaigns, out_dir) -> files.
+    plots: Callable[[list[Any], Path], list[Path]] | None = None
 
     def score(self, artifact: Artifact, split: Split, seed: int) -> Score:
         return self.scorer(artifact, split, seed)
