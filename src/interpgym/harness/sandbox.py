@@ -57,6 +57,7 @@ awk '{print $5}' /proc/self/mountinfo | while read -r mp; do
   mount -o remount,bind,ro "$mp" 2>/dev/null || true
 done
 mount -t tmpfs -o size=64m,mode=1777 interpgym-shm /dev/shm 2>/dev/null || true
+cd "$ws"  # re-enter through the new writable mount (the inherited cwd points at the old one)
 exec "$@"
 """
 
@@ -126,9 +127,24 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if not any(m in k.upper() for m in _SECRET_MARKERS)}
 
 
-def _set_limits(limits: Limits) -> None:
+@functools.cache
+def _prctl():  # noqa: ANN202
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_limits(limits: Limits, prctl) -> None:  # noqa: ANN001
     # Runs in the child between fork and exec: only async-signal-safe-ish calls.
     os.setsid()
+    if prctl is not None:  # if the harness dies (even by SIGKILL), the sandbox dies with it
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     mem = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_output_mb << 20, limits.max_output_mb << 20))
@@ -174,7 +190,7 @@ def run_sandboxed(
             start = time.perf_counter()
             proc = subprocess.Popen(
                 command, cwd=workspace, env=scrubbed_env(env), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, preexec_fn=functools.partial(_set_limits, limits),
+                stdout=out, stderr=err, preexec_fn=functools.partial(_set_limits, limits, _prctl()),
                 close_fds=True, pass_fds=(report_write,),
             )
             os.close(report_write)
