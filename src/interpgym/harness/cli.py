@@ -29,12 +29,12 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def tasks_listing(with_baselines: bool = True) -> list[dict]:
     """One dict per registered task: id, version, title, direction, budgets, search space, baseline scores."""
     from interpgym.harness.campaign import baselines
-    from interpgym.harness.tasks import get_task, task_ids
+    from interpgym.harness.tasks import available_task_ids, get_task
 
     rows = []
     with Progress(TextColumn("{task.description}"), console=err_console, transient=True) as bar:
         step = bar.add_task("", total=None)
-        for task_id in task_ids():
+        for task_id in available_task_ids():
             task = get_task(task_id)
             row = {"id": task.id, "version": task.version, "title": task.title, "direction": task.direction,
                    "budgets": task.budgets.as_dict(), "search_space": task.search_space, "baselines": None}

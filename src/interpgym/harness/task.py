@@ -45,6 +45,9 @@ class Artifact:
 
     tensors: dict[str, dict[str, Tensor]]
     json: dict[str, Any]
+    # The checked artifact directory (regular .safetensors/.json files only), for scorers
+    # that hand it to a family's own safe loader (e.g. `interpgym.sae.storage.load_sae`).
+    directory: Path | None = None
 
     def require_tensors(self, name: str, keys: list[str]) -> dict[str, Tensor]:
         """The tensors of `name.safetensors`, checked to hold `keys`, all finite (else `InvalidSolution`)."""

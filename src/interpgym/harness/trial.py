@@ -132,7 +132,7 @@ def load_artifact(directory: Path) -> Artifact:
                 raise InvalidSolution(f"artifact/{entry.name} is not valid JSON: {exc}") from exc
         else:
             raise InvalidSolution(f"artifact/{entry.name}: only .safetensors and .json files are allowed (no pickles)")
-    return Artifact(tensors=tensors, json=data)
+    return Artifact(tensors=tensors, json=data, directory=Path(directory))
 
 
 def _python_path() -> str:
