@@ -96,6 +96,11 @@ def test_noise_marks() -> None:
     assert all(row.tied_with_leader is None and row.vs_reference is None for row in without_floor)
     near_ref = leaderboard_rows([campaign("x", "a", "ai", [trial(0, normalized=0.98)], 0.98)], {"sae/toy": 0.05})
     assert near_ref[0].vs_reference == "within noise"
+    # A deterministic task (floor 0): float rounding is not progress.
+    rederived = leaderboard_rows([campaign("x", "a", "ai", [trial(0, normalized=1.0)], 1.0 + 4e-8)], {"sae/toy": 0.0})
+    assert rederived[0].vs_reference == "within noise"
+    better = leaderboard_rows([campaign("x", "a", "ai", [trial(0, normalized=1.0)], 1.001)], {"sae/toy": 0.0})
+    assert better[0].vs_reference == "above"
 
 
 def test_noise_floor_from_reference_seeds() -> None:

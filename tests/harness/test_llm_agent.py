@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted
@@ -123,7 +125,7 @@ def test_malformed_error_is_shown_to_the_model_next_round() -> None:
         bad = agent.propose(task, [])
         history = [TrialRecord(n=0, status="invalid", val_score=None, normalized=None, error=bad.note, note=bad.note)]
         good = agent.propose(task, history)
-    assert "no file block found" in server.requests[1].prompt_text
+    assert server.requests[1].prompt_text.count("no file block found") == 1  # shown once, as the error
     assert good.files is not None
 
 
@@ -251,3 +253,48 @@ def test_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UserError, match="needs a key"):
         resolve_endpoint("gpt-x")
     assert resolve_endpoint("llama3", "http://localhost:11434/v1").api_key == "not-needed"
+
+
+def test_cost_budget_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERPGYM_LLM_MAX_COST_USD", "0.001")
+    monkeypatch.setenv("INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS", "1.0")
+    monkeypatch.setenv("INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS", "2.0")
+    with FakeOpenAI([reply(GOOD_REPLY)]) as server:
+        agent = make_agent(server)
+        assert (agent.max_cost_usd, agent.usd_per_1k_prompt_tokens, agent.usd_per_1k_completion_tokens) == (0.001, 1.0, 2.0)
+        with pytest.raises(BudgetExhausted):  # $0.001 buys one prompt token: no request is affordable
+            agent.propose(FakeTask(), [])
+    assert server.requests == []
+    monkeypatch.setenv("INTERPGYM_LLM_MAX_COST_USD", "lots")
+    with pytest.raises(UserError, match="not a number"):
+        LLMAgent("m", base_url="http://127.0.0.1:9/v1")
+
+
+def test_unlabelled_diff_is_not_taken_for_a_file() -> None:
+    with pytest.raises(ReplyError, match="no file block"):
+        parse_reply("```diff\n-a\n+b\n```", {"solution.py"})
+
+
+_PIECES = [*"`~ \n=./abc_-", "path=", "solution.py", "lib/helper.py", "../x.py", "```", "```python ", "\n```\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=60).map("".join))
+def test_reply_parser_never_escapes_the_editable_set(text: str) -> None:
+    editable = {"solution.py", "lib/helper.py"}
+    try:
+        parsed = parse_reply(text, editable)
+    except ReplyError:
+        return
+    assert set(parsed.files) <= editable and parsed.files
+    assert all(content.endswith("\n") for content in parsed.files.values())
+
+
+def test_silently_truncated_prompt_is_a_user_error() -> None:
+    # Ollama with its default context counts (and reads) only the first 2048 tokens.
+    traceback = "".join(f'  File "solution.py", line {i}, in step_{i}\n    loss_{i} = model(batch_{i})\n' for i in range(25))
+    history = [TrialRecord(n=i, status="crash", val_score=None, normalized=None, error=traceback) for i in range(30)]
+    with FakeOpenAI([reply(GOOD_REPLY, prompt_tokens=2048)]) as server:
+        with pytest.raises(UserError, match="context"):
+            make_agent(server).propose(FakeTask(), history)
+    assert len(server.requests[0].prompt_text) > 2048 / 0.12

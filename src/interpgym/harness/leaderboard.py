@@ -4,6 +4,7 @@ Harness-facing API (pure functions, no I/O):
 
     rows = leaderboard_rows(campaigns, noise_floors={"sae/toy": 0.04})   # list[LeaderboardRow]
     table = render_leaderboard(rows)                                   # rich.table.Table
+    noise_marks(row)                                                   # e.g. "tied with leader, ≈ ref"
     [row.to_json() for row in rows]                                    # JSON-able dicts, stable keys
     noise_floor(reference_scores, start_score, reference_score)        # -> float (normalised units)
 
@@ -21,7 +22,9 @@ Definitions.
   *same* solution can land over seeds -- use `noise_floor` on the reference solution's
   scores over >= 3 seeds. A row whose best test is within it of the leader's is marked
   `tied_with_leader`; `vs_reference` / `vs_starting` say whether it is clearly above,
-  within noise of, or clearly below the reference (1) / starting (0) solution.
+  within noise of, or clearly below the reference (1) / starting (0) solution. All
+  these comparisons allow `NUMERICAL_TOLERANCE` (1e-6) on top of the floor for float
+  rounding.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from interpgym.core.errors import UserError
 from interpgym.harness.records import STATUSES, AgentKind, CampaignRecord
 
 Comparison = Literal["above", "within noise", "below"]
+# Normalised scores closer than this are equal: it absorbs float rounding (artifacts are
+# often float32), so a deterministic task (noise floor 0) does not call a re-derivation
+# of the reference "above" it by 4e-8.
+NUMERICAL_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,10 @@ def noise_floor(reference_scores: Sequence[float], start_score: float, reference
 def _compare(score: float | None, target: float, floor: float | None) -> Comparison | None:
     if not _finite(score) or floor is None:
         return None
-    if score > target + floor:  # type: ignore[operator]
+    margin = floor + NUMERICAL_TOLERANCE
+    if score > target + margin:  # type: ignore[operator]
         return "above"
-    if score < target - floor:  # type: ignore[operator]
+    if score < target - margin:  # type: ignore[operator]
         return "below"
     return "within noise"
 
@@ -178,7 +186,7 @@ def leaderboard_rows(
             test = pooled["best_normalized_test"]
             tied = None
             if floor is not None and test is not None and leader is not None:
-                tied = leader - test <= floor
+                tied = leader - test <= floor + NUMERICAL_TOLERANCE
             rows.append(
                 LeaderboardRow(
                     rank=rank,
@@ -196,7 +204,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _noise_text(row: LeaderboardRow) -> str:
+def noise_marks(row: LeaderboardRow) -> str:
+    """Plain-text noise marks for a row, e.g. "tied with leader, ≈ ref" ("no floor" without one)."""
     if row.noise_floor is None:
         return "no floor"
     marks = []
@@ -204,9 +213,8 @@ def _noise_text(row: LeaderboardRow) -> str:
         marks.append("leader")
     elif row.tied_with_leader:
         marks.append("tied with leader")
-    symbol = {"above": "> ref", "within noise": "≈ ref", "below": "< ref"}
     if row.vs_reference is not None:
-        marks.append(symbol[row.vs_reference])
+        marks.append({"above": "> ref", "within noise": "≈ ref", "below": "< ref"}[row.vs_reference])
     if row.vs_starting == "within noise":
         marks.append("≈ start")
     return ", ".join(marks) if marks else "-"
@@ -249,7 +257,7 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
             _fmt(row.best_normalized_test),
             _fmt(row.mean_normalized_test),
             f"{row.wall_s:.0f} s",
-            _noise_text(row),
+            noise_marks(row),
             style="bold" if row.rank == 1 else None,
         )
         previous = board

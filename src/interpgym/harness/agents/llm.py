@@ -26,7 +26,8 @@ Harness-facing API (what the campaign loop calls):
   left it raises `BudgetExhausted` instead of sending. Spending is then charged from
   the usage the server reports (estimated from characters when it reports none).
 * Failures the user must fix (bad key, unknown model, unreachable server, errors that
-  persist through the retries) raise `UserError` with one line naming the fix.
+  persist through the retries, a server that silently cut the prompt to a small context
+  window) raise `UserError` with one line naming the fix.
 * Seeded: each request sends `seed + len(history)` (servers that honour `seed` are then
   reproducible up to their own nondeterminism) and a fixed temperature.
 """
@@ -45,11 +46,11 @@ import openai
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted, TaskView
 from interpgym.harness.agents.llm_prompt import Prompt, base_files, build_prompt, clip_middle
-from interpgym.harness.agents.llm_reply import ReplyError, parse_reply
+from interpgym.harness.agents.llm_reply import MALFORMED_PREFIX, ReplyError, parse_reply
 from interpgym.harness.records import AgentKind, Proposal, TrialRecord
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-MALFORMED_PREFIX = "malformed reply: "
+__all__ = ["MALFORMED_PREFIX", "LLMAgent", "Usage", "is_malformed", "resolve_endpoint"]
 # Placeholder key for servers without authentication (vLLM's and Ollama's convention);
 # the openai client refuses to start without some key.
 _NO_KEY = "not-needed"
@@ -59,6 +60,12 @@ _NO_KEY = "not-needed"
 _INITIAL_TOKENS_PER_CHAR = 0.4
 _CALIBRATION_MARGIN = 1.1
 _TOKENS_PER_MESSAGE = 8
+# Below this many reported prompt tokens per character (for a prompt of at least
+# `_TRUNCATION_CHECK_CHARS`), the server must have cut the prompt: BPE tokenizers give
+# ~0.25-0.3 on code and prose. Ollama does this silently when its context is too small;
+# a cut of less than about half the prompt goes unnoticed.
+_MIN_TOKENS_PER_CHAR = 0.12
+_TRUNCATION_CHECK_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,22 @@ def resolve_endpoint(model: str | None = None, base_url: str | None = None, api_
     return Endpoint(base_url.rstrip("/"), model, _NO_KEY, "none")
 
 
+def _env_float(variable: str, given: float | None, default: float | None) -> float | None:
+    """`given` if set, else the environment variable as a float, else `default`."""
+    if given is not None:
+        return float(given)
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{variable}={raw!r} is not a number; set it to e.g. 0.5 or unset it") from None
+    if not math.isfinite(value):
+        raise UserError(f"{variable}={raw!r} must be finite")
+    return value
+
+
 @dataclass
 class Usage:
     """Tokens, money and requests spent (cumulative on the agent, per call on a Proposal)."""
@@ -111,6 +134,17 @@ class Usage:
 
     def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "total_tokens": self.total_tokens}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> Usage:
+        """The inverse of `as_dict` (missing keys are 0; `total_tokens` is derived, so ignored)."""
+        return cls(
+            prompt_tokens=int(data.get("prompt_tokens", 0)),
+            completion_tokens=int(data.get("completion_tokens", 0)),
+            cost_usd=float(data.get("cost_usd", 0.0)),
+            requests=int(data.get("requests", 0)),
+            estimated=int(data.get("estimated", 0)),
+        )
 
     def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
@@ -138,8 +172,8 @@ class LLMAgent:
         api_key: str | None = None,
         max_total_tokens: int | None = 200_000,
         max_cost_usd: float | None = None,
-        usd_per_1k_prompt_tokens: float = 0.0,
-        usd_per_1k_completion_tokens: float = 0.0,
+        usd_per_1k_prompt_tokens: float | None = None,
+        usd_per_1k_completion_tokens: float | None = None,
         max_completion_tokens: int = 4096,
         min_completion_tokens: int = 512,
         temperature: float | None = 0.2,
@@ -157,8 +191,15 @@ class LLMAgent:
         own endpoint wants `max_completion_tokens` (its reasoning models reject
         `max_tokens`); other servers get `max_tokens`, which they all understand.
         `already_spent` restores spending on a resumed campaign (the sum of the
-        recorded `Proposal.usage` dicts).
+        recorded `Proposal.usage` dicts). The cost budget and prices default to
+        `INTERPGYM_LLM_MAX_COST_USD`, `INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS` and
+        `INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS` (no cost budget, price 0 if unset).
         """
+        max_cost_usd = _env_float("INTERPGYM_LLM_MAX_COST_USD", max_cost_usd, None)
+        usd_per_1k_prompt_tokens = _env_float("INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS", usd_per_1k_prompt_tokens, 0.0) or 0.0
+        usd_per_1k_completion_tokens = (
+            _env_float("INTERPGYM_LLM_USD_PER_1K_COMPLETION_TOKENS", usd_per_1k_completion_tokens, 0.0) or 0.0
+        )
         for label, value in (
             ("max_total_tokens", max_total_tokens),
             ("max_cost_usd", max_cost_usd),
@@ -171,8 +212,8 @@ class LLMAgent:
             raise UserError("llm agent: a cost budget needs token prices (usd_per_1k_prompt_tokens / _completion_tokens)")
         if not 1 <= min_completion_tokens <= max_completion_tokens:
             raise UserError("llm agent: need 1 <= min_completion_tokens <= max_completion_tokens")
-        if max_retries < 0 or timeout_s <= 0:
-            raise UserError("llm agent: max_retries must be >= 0 and timeout_s > 0")
+        if max_retries < 0 or timeout_s <= 0 or max_prompt_chars <= 0:
+            raise UserError("llm agent: need max_retries >= 0, timeout_s > 0 and max_prompt_chars > 0")
         if token_limit_param not in (None, "max_tokens", "max_completion_tokens"):
             raise UserError("llm agent: token_limit_param must be max_tokens or max_completion_tokens")
         self.endpoint = resolve_endpoint(model, base_url, api_key)
@@ -190,17 +231,7 @@ class LLMAgent:
         self.max_prompt_chars = max_prompt_chars
         is_openai = urlparse(self.endpoint.base_url).hostname == urlparse(OPENAI_BASE_URL).hostname
         self.token_limit_param = token_limit_param or ("max_completion_tokens" if is_openai else "max_tokens")
-        self._usage = Usage()
-        if already_spent:
-            self._usage.add(
-                Usage(
-                    prompt_tokens=int(already_spent.get("prompt_tokens", 0)),
-                    completion_tokens=int(already_spent.get("completion_tokens", 0)),
-                    cost_usd=float(already_spent.get("cost_usd", 0.0)),
-                    requests=int(already_spent.get("requests", 0)),
-                    estimated=int(already_spent.get("estimated", 0)),
-                )
-            )
+        self._usage = Usage.from_dict(already_spent or {})
         self._tokens_per_char = _INITIAL_TOKENS_PER_CHAR
         self._observed_tokens_per_char = 0.0
         self._client = openai.OpenAI(
@@ -228,6 +259,7 @@ class LLMAgent:
         seed = None if self.seed is None else self.seed + len(history)
         response = self._request(prompt, completion_cap, seed)
         usage = self._charge(response, prompt)
+        self._check_prompt_not_truncated(usage, prompt)
         choice = response.choices[0] if response.choices else None
         text = choice.message.content if choice is not None else None
         refusal = getattr(choice.message, "refusal", None) if choice is not None else None
@@ -311,6 +343,17 @@ class LLMAgent:
         except openai.APIError as error:  # e.g. a response body that is not a chat completion
             detail = clip_middle(" ".join(str(error).split()), 200)
             raise UserError(f"{where} sent an unusable response: {detail}") from None
+
+    def _check_prompt_not_truncated(self, usage: Usage, prompt: Prompt) -> None:
+        """Raise `UserError` when the reported prompt size shows the server dropped part of it."""
+        if usage.estimated or prompt.chars < _TRUNCATION_CHECK_CHARS:
+            return
+        if usage.prompt_tokens < _MIN_TOKENS_PER_CHAR * prompt.chars:
+            raise UserError(
+                f"LLM endpoint {self.endpoint.base_url} counted only {usage.prompt_tokens} prompt tokens for a "
+                f"{prompt.chars}-character prompt, so it cut the prompt to its context window; raise the server's "
+                "context length (Ollama: OLLAMA_CONTEXT_LENGTH=32768) or lower max_prompt_chars"
+            )
 
     def _charge(self, response: Any, prompt: Prompt) -> Usage:
         """Charge this response to the budgets (reported usage, else a character estimate)."""

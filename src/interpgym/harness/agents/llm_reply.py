@@ -17,7 +17,8 @@ Markdown renders it. A block is labelled with a file path when
    editable path (`### solution.py`, `**solution.py**:`).
 
 Unlabelled blocks (snippets in the explanation) are ignored, except that a reply with
-no labelled block, a single editable file and a single block uses that block.
+no labelled block, a single editable file and a single block uses that block (unless
+the block is tagged as a diff or a shell session, which is never a whole file).
 
 A reply is *malformed* -- `ReplyError` -- when it names a path outside the editable set
 (absolute, `..`, or simply not editable), names one file twice, holds no file block,
@@ -33,8 +34,12 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
+# Starts the note of a proposal made from a reply that broke the format (see `llm.is_malformed`).
+MALFORMED_PREFIX = "malformed reply: "
 _LABEL_PREFIXES = ("path=", "file=", "filename=", "title=")
 _NOTE_MAX_CHARS = 4000
+# Unlabelled blocks in these languages are never whole source files.
+_NOT_A_FILE = {"diff", "patch", "udiff", "sh", "bash", "shell", "console", "zsh"}
 
 
 class ReplyError(ValueError):
@@ -105,7 +110,7 @@ def parse_reply(text: str | None, editable: set[str], *, truncated: bool = False
     lines = text.splitlines()
     fences = [token for token in MarkdownIt("commonmark").parse(text) if token.type == "fence"]
     labelled: dict[str, str] = {}
-    unlabelled: list[str] = []
+    unlabelled: list[tuple[str, str]] = []  # (language, content)
     block_lines: set[int] = set()
     for fence in fences:
         start, end = fence.map if fence.map else (0, 0)
@@ -114,7 +119,8 @@ def parse_reply(text: str | None, editable: set[str], *, truncated: bool = False
         if label is None:
             label = _label_from_previous_line(lines, start, editable)
         if label is None:
-            unlabelled.append(fence.content)
+            language = fence.info.split()[0].lower() if fence.info.split() else ""
+            unlabelled.append((language, fence.content))
             continue
         path = normalize_path(label)
         if path not in editable:
@@ -124,8 +130,8 @@ def parse_reply(text: str | None, editable: set[str], *, truncated: bool = False
             raise ReplyError(f"'{path}' appears in two blocks; send each file once, in full")
         labelled[path] = fence.content
     if not labelled:
-        if len(editable) == 1 and len(fences) == 1:
-            labelled[next(iter(editable))] = unlabelled[0]
+        if len(editable) == 1 and len(fences) == 1 and unlabelled[0][0] not in _NOT_A_FILE:
+            labelled[next(iter(editable))] = unlabelled[0][1]
         else:
             raise ReplyError(
                 "no file block found; put each changed file in a fenced block whose opening line names it, "

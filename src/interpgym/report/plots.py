@@ -1,0 +1,96 @@
+"""Campaign plots for the report: score versus trial, with every trial status marked.
+
+Uses matplotlib's object API on the Agg canvas (no pyplot global state, no display),
+and writes PNGs without a timestamp or version in their metadata, so the same campaign
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from interpgym.harness.records import CampaignRecord
+
+# One marker and colour per failure status, so a glance tells crashes from timeouts.
+_FAILURE_STYLE: dict[str, tuple[str, str]] = {
+    "invalid": ("X", "#d62728"),
+    "crash": ("v", "#9467bd"),
+    "timeout": ("s", "#8c564b"),
+    "oom": ("D", "#e377c2"),
+}
+_OK_COLOUR = "#1f77b4"
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def plot_campaign(campaign: CampaignRecord, path: Path, noise_floor: float | None = None) -> Path:
+    """Write a score-vs-trial PNG of `campaign` to `path` and return `path`.
+
+    Plots normalised validation scores when every ok trial has one (0 = starting, 1 =
+    reference, dashed; the reference's noise band shaded when `noise_floor` is given),
+    else raw validation scores. Ok trials are dots, with the best-so-far line when normalised;
+    failed trials are marked on a strip below the scores, one row per status; the
+    final test score, when there is one, is a star after the last trial.
+    """
+    trials = sorted(campaign.trials, key=lambda trial: trial.n)
+    ok = [trial for trial in trials if trial.status == "ok"]
+    normalised = bool(ok) and all(_finite(trial.normalized) for trial in ok)
+
+    def score(trial: object) -> float | None:
+        value = trial.normalized if normalised else trial.val_score  # type: ignore[attr-defined]
+        return value if _finite(value) else None
+
+    figure = Figure(figsize=(7.0, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes, strip = figure.subplots(2, 1, sharex=True, height_ratios=[4, 1])
+    points = [(trial.n, score(trial)) for trial in ok if score(trial) is not None]
+    test = campaign.normalized_test if normalised else campaign.test_score
+    test = test if _finite(test) else None
+
+    if normalised:
+        axes.axhline(0.0, color="grey", linestyle="--", linewidth=1, label="starting (0)")
+        axes.axhline(1.0, color="black", linestyle="--", linewidth=1, label="reference (1)")
+        if noise_floor:
+            axes.axhspan(1.0 - noise_floor, 1.0 + noise_floor, color="grey", alpha=0.15, label="reference noise")
+    if points:
+        xs, ys = zip(*points)
+        axes.plot(xs, ys, "o", color=_OK_COLOUR, markersize=4, label="ok trial")
+        if normalised:  # higher is better; raw scores carry no direction here, so no best line
+            best_so_far = [max(ys[: i + 1]) for i in range(len(ys))]
+            axes.step(xs, best_so_far, where="post", color=_OK_COLOUR, linewidth=1.5, alpha=0.7, label="best so far")
+    if test is not None:
+        last = trials[-1].n if trials else 0
+        axes.plot([last + 1], [test], "*", color="#ff7f0e", markersize=13, linestyle="none", label="test (best trial)")
+    if not trials:
+        axes.text(0.5, 0.5, "no trials yet", transform=axes.transAxes, ha="center", va="center")
+    axes.set_ylabel("normalised val score" if normalised else "val score")
+    axes.set_title(f"{campaign.task} v{campaign.task_version} · {campaign.agent} · {campaign.campaign_id}", fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+    # Failed trials have no score: one row per status on a strip below, never on the score axis.
+    statuses = list(_FAILURE_STYLE)
+    for row, status in enumerate(statuses):
+        marker, colour = _FAILURE_STYLE[status]
+        xs = [trial.n for trial in trials if trial.status == status]
+        if xs:
+            strip.plot(xs, [row] * len(xs), marker, color=colour, markersize=6, linestyle="none")
+    strip.set_yticks(range(len(statuses)), statuses, fontsize=7)
+    strip.set_ylim(-0.7, len(statuses) - 0.3)
+    strip.invert_yaxis()
+    strip.grid(axis="x", alpha=0.3)
+    strip.set_xlabel("trial")
+    strip.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if trials:
+        strip.set_xlim(trials[0].n - 0.7, trials[-1].n + 1.7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
+
