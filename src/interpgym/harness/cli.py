@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -110,7 +111,8 @@ def write_html_report(out: Path) -> Path:
     from interpgym.report.page import write_report
 
     rows, campaigns = leaderboard_json()
-    return write_report(out, campaigns, rows, task_plots(campaigns, out.parent / f".{out.name}.task-plots"))
+    with tempfile.TemporaryDirectory(prefix="interpgym-task-plots-") as tmp:
+        return write_report(out, campaigns, rows, task_plots(campaigns, Path(tmp)))
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class TrialOutcome:
     isolation: str = ""
     artifact_dir: Path | None = None  # kept copy of the artifact (status ok, when keep_artifact_to given)
     sandbox: SandboxResult | None = None
+    # Seconds per phase: materialize, digest (read-only check), sandbox, load (artifact), score, keep.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def inputs_dir(task: Task) -> Path:
@@ -169,6 +172,15 @@ def run_trial(
 ) -> TrialOutcome:
     """Run one trial of `task` (see module docs). Cost: one solution run plus one scorer call per split."""
     limits = limits or Limits(timeout_s=task.budgets.trial_timeout_s, memory_mb=task.budgets.trial_memory_mb)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = timings.get(phase, 0.0) + now - clock
+        clock = now
+
     with tempfile.TemporaryDirectory(prefix="interpgym-trial-") as tmp:
         workspace = Path(tmp) / "ws"
         workspace.mkdir()
@@ -178,7 +190,9 @@ def run_trial(
             materialize(task, workspace, files, params)
         except InvalidSolution as exc:
             return TrialOutcome(status="invalid", error=str(exc))
+        lap("materialize")
         before = read_only_digest(task, workspace)
+        lap("digest")
         env = {
             "PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
             "HOME": str(workspace / "tmp"), "TMPDIR": str(workspace / "tmp"),
@@ -188,19 +202,23 @@ def run_trial(
             "MPLBACKEND": "Agg",
         }
         result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env)
+        lap("sandbox")
         outcome = TrialOutcome(status="ok", wall_s=result.wall_s, peak_mem_mb=result.peak_mem_mb,
-                               isolation=result.isolation, sandbox=result)
+                               isolation=result.isolation, sandbox=result, timings=timings)
         if result.returncode != 0:
             outcome.status, outcome.error = classify_failure(result)
             return outcome
         after = read_only_digest(task, workspace)
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        lap("digest")
         try:
             if changed:
                 raise InvalidSolution(f"the solution modified read-only files {changed[:5]}")
             artifact = load_artifact(workspace / ARTIFACT_DIR)
+            lap("load")
             for split in splits:
                 outcome.scores[split] = task.score(artifact, split, seed)
+            lap("score")
         except InvalidSolution as exc:
             outcome.status, outcome.error, outcome.scores = "invalid", str(exc), {}
             return outcome
@@ -215,6 +233,7 @@ def run_trial(
             shutil.rmtree(keep_artifact_to, ignore_errors=True)
             os.replace(staging, keep_artifact_to)
             outcome.artifact_dir = keep_artifact_to
+            lap("keep")
         return outcome
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from interpgym.core.threads import torch_threads
+from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
 from interpgym.proofs.registry import strategies
 from interpgym.subjects.maxk import MaxKConfig, MaxKModel, train_maxk
@@ -126,6 +127,9 @@ def make_task() -> Task:
         prepare_inputs=_prepare_inputs, starting=Solution(params={"strategy": STARTING}),
         reference=Solution(params={"strategy": REFERENCE}),
         budgets=Budgets(trials=12, minutes=10.0, trial_timeout_s=60.0, trial_memory_mb=2048),
+        plots=metric_scatter("flops", "bound", title="proofs/maxk: certified bound vs verification FLOPs",
+                             xlabel="FLOPs", ylabel="certified accuracy bound", vline=FLOP_BUDGET,
+                             vline_label="FLOP budget"),
         search_space={"strategy": {"type": "categorical", "choices": strategy_names()}},
         default_params={"strategy": STARTING},
     )

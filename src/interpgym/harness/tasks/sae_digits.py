@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from interpgym.harness.secret import private_seed
+from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
 from interpgym.harness.tasks.sae_common import decode, encode_within_budget, load_checked_sae
 from interpgym.sae.metrics import TopActivations, fvu, monosemanticity
@@ -139,5 +140,7 @@ def make_task() -> Task:
         instructions=INSTRUCTIONS, editable_files={"solution.py": SOLUTION}, scorer=_score,
         prepare_inputs=_prepare_inputs, starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
         budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=180.0, trial_memory_mb=4096),
+        plots=metric_scatter("monosemanticity", "accuracy", title="sae/digits: accuracy vs monosemanticity (val)",
+                             xlabel="monosemanticity (chance-rescaled purity)", ylabel="spliced accuracy (val)"),
         search_space=SEARCH_SPACE, default_params=STARTING,
     )

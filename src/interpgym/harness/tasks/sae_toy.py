@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import save_file
 
 from interpgym.harness.secret import private_seed
+from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
 from interpgym.harness.tasks.sae_common import decode, encode_within_budget, load_checked_sae
 from interpgym.sae.metrics import fvu, ground_truth_metrics
@@ -146,5 +147,7 @@ def make_task() -> Task:
         instructions=INSTRUCTIONS, editable_files={"solution.py": SOLUTION}, scorer=_score,
         prepare_inputs=_prepare_inputs, starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
         budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=180.0, trial_memory_mb=4096),
+        plots=metric_scatter("fvu", "mcc", title="sae/toy: MCC vs FVU of every ok trial (val)", xlabel="FVU (val)",
+                             ylabel="MCC (val)"),
         search_space=SEARCH_SPACE, default_params=STARTING,
     )
