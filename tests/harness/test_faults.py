@@ -53,7 +53,7 @@ def assert_not_rewarded(outcome, starting_val: float) -> None:  # noqa: ANN001
 def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa: ANN001
     zero = trial(demo, WRITE_ZERO)
     good = trial(demo, WRITE_GOOD)
-    assert zero.status == good.status == "ok"
+    assert zero.status == good.status == "ok", (zero.error, good.error)
     assert zero.scores["val"].value == pytest.approx(starting_val)
     assert good.scores["val"].value > starting_val + 0.5  # the fault tests below would catch a leak
 
