@@ -58,3 +58,45 @@ def encode_within_budget(sae: SparseAutoencoder, acts: Float[Tensor, "n d"], l0_
 @torch.no_grad()
 def decode(sae: SparseAutoencoder, latents: Float[Tensor, "n s"]) -> Float[Tensor, "n d"]:
     return torch.cat([sae.decode(chunk) for chunk in latents.split(CHUNK)])
+
+
+# The parameterised solution both SAE tasks start from: any registered architecture,
+# trained by interpgym's trainer, saved in the format the scorers load.
+SOLUTION = """\
+\"\"\"SAE task solution: train an SAE on the train activations and save it as the artifact.\"\"\"
+import json
+import os
+
+from safetensors.torch import load_file
+
+from interpgym.sae.config import SAEConfig, TrainConfig
+from interpgym.sae.storage import save_sae
+from interpgym.sae.trainer import train_sae
+
+params = json.load(open("params.json"))
+acts = load_file("data/train.safetensors")["activations"]
+sae_cfg = SAEConfig(
+    arch=params["arch"],
+    d_in=acts.shape[1],
+    d_sae=params["width"],
+    k=params["k"] if params["arch"] in ("topk", "batchtopk", "matryoshka") else None,
+    sparsity_coeff=params["sparsity_coeff"] if params["arch"] in ("relu", "jumprelu", "gated") else None,
+)
+train_cfg = TrainConfig(steps=params["steps"], batch_size=params["batch_size"], lr=params["lr"],
+                        seed=int(os.environ.get("INTERPGYM_SEED", "0")))
+result = train_sae(acts, sae_cfg, train_cfg)
+save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), overwrite=True)
+"""
+
+
+def sae_search_space(width: tuple[int, int], max_k: int) -> dict[str, dict]:
+    """The parameter space of `SOLUTION` for parameter-only agents."""
+    return {
+        "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
+        "width": {"type": "int", "low": width[0], "high": width[1], "log": True},
+        "k": {"type": "int", "low": 1, "high": max_k},
+        "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
+        "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
+    }

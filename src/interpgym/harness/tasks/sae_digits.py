@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from interpgym.harness.secret import private_seed
 from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
-from interpgym.harness.tasks.sae_common import decode, encode_within_budget, load_checked_sae
+from interpgym.harness.tasks.sae_common import SOLUTION, decode, encode_within_budget, load_checked_sae, sae_search_space
 from interpgym.sae.metrics import TopActivations, fvu, monosemanticity
 from interpgym.subjects.digits import DigitsConfig, DigitsSubject
 from interpgym.subjects.digits import load as load_digits
@@ -58,41 +58,7 @@ You may change anything in `solution.py` (architecture, width, sparsity, trainin
 use of the labels). `params.json` holds the values chosen by parameter-only agents.
 """
 
-SOLUTION = """\
-\"\"\"sae/digits solution: train an SAE on the train activations and save it as the artifact.\"\"\"
-import json
-import os
-
-from safetensors.torch import load_file
-
-from interpgym.sae.config import SAEConfig, TrainConfig
-from interpgym.sae.storage import save_sae
-from interpgym.sae.trainer import train_sae
-
-params = json.load(open("params.json"))
-acts = load_file("data/train.safetensors")["activations"]
-sae_cfg = SAEConfig(
-    arch=params["arch"],
-    d_in=acts.shape[1],
-    d_sae=params["width"],
-    k=params["k"] if params["arch"] in ("topk", "batchtopk", "matryoshka") else None,
-    sparsity_coeff=params["sparsity_coeff"] if params["arch"] in ("relu", "jumprelu", "gated") else None,
-)
-train_cfg = TrainConfig(steps=params["steps"], batch_size=params["batch_size"], lr=params["lr"],
-                        seed=int(os.environ.get("INTERPGYM_SEED", "0")))
-result = train_sae(acts, sae_cfg, train_cfg)
-save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), overwrite=True)
-"""
-
-SEARCH_SPACE = {
-    "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
-    "width": {"type": "int", "low": 64, "high": 1024, "log": True},
-    "k": {"type": "int", "low": 1, "high": 4},
-    "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
-    "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-    "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
-    "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
-}
+SEARCH_SPACE = sae_search_space(width=(64, 1024), max_k=4)
 STARTING = {"arch": "topk", "width": 128, "k": 4, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 100, "batch_size": 512}
 REFERENCE = {"arch": "topk", "width": 128, "k": 4, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 1000, "batch_size": 512}
 

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from interpgym.harness.secret import private_seed
 from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
-from interpgym.harness.tasks.sae_common import decode, encode_within_budget, load_checked_sae
+from interpgym.harness.tasks.sae_common import SOLUTION, decode, encode_within_budget, load_checked_sae, sae_search_space
 from interpgym.sae.metrics import fvu, ground_truth_metrics
 from interpgym.subjects.toy_superposition import ToyConfig, ToySubject
 
@@ -68,42 +68,7 @@ The run gets `$INTERPGYM_SEED`, one CPU thread by default, and a time and memory
 limit; there is no network.
 """
 
-SOLUTION = """\
-\"\"\"sae/toy solution: train an SAE on the train activations and save it as the artifact.\"\"\"
-import json
-import os
-
-import torch
-from safetensors.torch import load_file
-
-from interpgym.sae.config import SAEConfig, TrainConfig
-from interpgym.sae.storage import save_sae
-from interpgym.sae.trainer import train_sae
-
-params = json.load(open("params.json"))
-acts = load_file("data/train.safetensors")["activations"]
-sae_cfg = SAEConfig(
-    arch=params["arch"],
-    d_in=acts.shape[1],
-    d_sae=params["width"],
-    k=params["k"] if params["arch"] in ("topk", "batchtopk", "matryoshka") else None,
-    sparsity_coeff=params["sparsity_coeff"] if params["arch"] in ("relu", "jumprelu", "gated") else None,
-)
-train_cfg = TrainConfig(steps=params["steps"], batch_size=params["batch_size"], lr=params["lr"],
-                        seed=int(os.environ.get("INTERPGYM_SEED", "0")))
-result = train_sae(acts, sae_cfg, train_cfg)
-save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), overwrite=True)
-"""
-
-SEARCH_SPACE = {
-    "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
-    "width": {"type": "int", "low": 128, "high": 1024, "log": True},
-    "k": {"type": "int", "low": 1, "high": 8},
-    "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
-    "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-    "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
-    "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
-}
+SEARCH_SPACE = sae_search_space(width=(128, 1024), max_k=8)
 STARTING = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 100, "batch_size": 1024}
 REFERENCE = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 1000, "batch_size": 1024}
 
