@@ -83,6 +83,19 @@ def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
+@needs_namespaces
+def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
+    fake_home = tmp_path / "user"
+    (fake_home / ".ssh").mkdir(parents=True)
+    (fake_home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    monkeypatch.setenv("HOME", str(fake_home))
+    outcome = trial(demo, f"""
+        if os.path.exists({str(fake_home / ".ssh" / "id_ed25519")!r}):
+            sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+
+
 def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     outcome = trial(demo, f"""

@@ -165,7 +165,7 @@ def run_sandboxed(
     workspace: Path,
     limits: Limits,
     *,
-    hidden: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),  # directories to hide (others are skipped)
     env: dict[str, str] | None = None,
 ) -> SandboxResult:
     """Run `argv` in `workspace` under `limits` (see module docs). Never raises for what the code does.
@@ -178,7 +178,7 @@ def run_sandboxed(
     report_read, report_write = os.pipe()
     command = [sys.executable, "-S", "-c", _REPORTER, str(report_write), *argv]
     if isolation == "namespaces":
-        existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).exists()]
+        existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).is_dir()]
         # A hidden path that contains the workspace would hide the workspace too.
         existing_hidden = [p for p in existing_hidden if not str(workspace).startswith(p.rstrip("/") + "/")]
         command = ["unshare", "-r", "-n", "-m", "-p", "--fork", "--kill-child", "--mount-proc",

@@ -145,9 +145,15 @@ def _python_path() -> str:
     return str(Path(interpgym.__file__).resolve().parent.parent)
 
 
+# Per-user credential directories: never needed by a solution (its HOME is the workspace).
+_CREDENTIAL_DIRS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".docker", ".kube")
+
+
 def hidden_paths() -> list[Path]:
-    """Paths the sandbox hides: the harness home (cache with private splits, run store)."""
-    return [home()]
+    """Directories the sandbox hides: the harness home (cache with private splits, run store,
+    secret) and the invoking user's credential directories."""
+    user_home = Path.home()
+    return [home(), *(user_home / name for name in _CREDENTIAL_DIRS if (user_home / name).is_dir())]
 
 
 def classify_failure(result: SandboxResult) -> tuple[Status, str]:
