@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 from safetensors.torch import save_file
@@ -53,7 +54,7 @@ costs roughly 9x that on this model; brute force is not allowed).
 **Artifact.** Write `$INTERPGYM_ARTIFACT_DIR/proof.json` = `{{"strategy": NAME}}`
 where NAME is a strategy of `interpgym.proofs.registry.strategies()` (the subcubic
 family encodes its options in the name, e.g.
-`subcubic/eqke=max_diff,direct=exact,attn=mean+diff`). The harness runs the
+`subcubic/eqke=max_diff,direct=exact,attn=mean+diff`; the exact list is in `data/info.json`). The harness runs the
 verification itself and counts its FLOPs (matmul = out x (2 inner - 1), elementwise
 1 per element); the score is the certified bound b (higher is better). Over budget,
 unknown or `brute-force` = invalid. You may run the strategies yourself inside the
@@ -74,12 +75,22 @@ with open(os.path.join(os.environ["INTERPGYM_ARTIFACT_DIR"], "proof.json"), "w")
     json.dump({"strategy": params["strategy"]}, f)
 """
 
-STARTING = "subcubic/eqke=svd,direct=mean_query+max_diff,attn=drop_average"
-REFERENCE = "subcubic/eqke=mean+max_diff,direct=exact,attn=drop_average"
+# Baselines by their options (the registry's spelling of variant names is the family's business).
+STARTING_OPTIONS = {"eqke": "svd", "direct": "mean_query+max_diff", "attn": "drop_average"}
+REFERENCE_OPTIONS = {"eqke": "mean+max_diff", "direct": "exact", "attn": "drop_average"}
 
 
 def strategy_names() -> list[str]:
     return [name for name in strategies() if name not in EXCLUDED]
+
+
+def strategy_with(options: dict[str, str]) -> str:
+    """The one registered subcubic strategy whose name carries exactly these `key=value` options."""
+    matches = [name for name in strategy_names()
+               if name.startswith("subcubic") and dict(re.findall(r"(\w+)=([^,/]+)", name)) == options]
+    if len(matches) != 1:
+        raise RuntimeError(f"proofs/maxk: no unique strategy with options {options} in the registry (found {matches})")
+    return matches[0]
 
 
 @functools.cache
@@ -124,12 +135,12 @@ def make_task() -> Task:
     return Task(
         id=ID, version=VERSION, title="Tightest certified max-of-K accuracy bound within a FLOP budget",
         instructions=INSTRUCTIONS, editable_files={"solution.py": SOLUTION}, scorer=_score,
-        prepare_inputs=_prepare_inputs, starting=Solution(params={"strategy": STARTING}),
-        reference=Solution(params={"strategy": REFERENCE}),
+        prepare_inputs=_prepare_inputs, starting=Solution(params={"strategy": strategy_with(STARTING_OPTIONS)}),
+        reference=Solution(params={"strategy": strategy_with(REFERENCE_OPTIONS)}),
         budgets=Budgets(trials=12, minutes=10.0, trial_timeout_s=60.0, trial_memory_mb=2048),
         plots=metric_scatter("flops", "bound", title="proofs/maxk: certified bound vs verification FLOPs",
                              xlabel="FLOPs", ylabel="certified accuracy bound", vline=FLOP_BUDGET,
                              vline_label="FLOP budget"),
         search_space={"strategy": {"type": "categorical", "choices": strategy_names()}},
-        default_params={"strategy": STARTING},
+        default_params={"strategy": strategy_with(STARTING_OPTIONS)},
     )
