@@ -137,3 +137,17 @@ def test_external_agent_workflow(tmp_path):  # noqa: ANN001
     assert final["best"]["normalized_test"] > 0.5
     record = RunStore().campaign(final["campaign_id"])
     assert "np.median" in record.trials[1].diff and record.trials[1].files["solution.py"] == text
+
+
+def test_main_job_runs_campaigns_then_leaderboard_and_report(tmp_path, monkeypatch):  # noqa: ANN001
+    # The real main job runs sae/toy and proofs/maxk (minutes); the same path on the demo task here.
+    monkeypatch.setattr("interpgym.harness.cli.MAIN_JOB_TASKS", ("demo/mean",))
+    out, report = tmp_path / "run.json", tmp_path / "report"
+    code, output = invoke("run", "--trials", "3", "--out", str(report), "--json", str(out))
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    (campaign,) = data["campaigns"]
+    assert campaign["agent"] == "optuna" and len(campaign["trials"]) == 3 and campaign["best"]["test"] is not None
+    assert any(row["task"] == "demo/mean" and row["agent"] == "optuna" for row in data["leaderboard"])
+    index = (report / "index.html").read_text()
+    assert campaign["campaign_id"] in index
