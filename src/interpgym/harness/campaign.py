@@ -259,10 +259,15 @@ def task_plots(campaigns: list[CampaignRecord], out_dir: Path) -> dict[str, list
     return plots
 
 
-def summary(record: CampaignRecord) -> dict[str, Any]:
-    """The campaign JSON of the CLI contract (stable keys)."""
+def summary(record: CampaignRecord, store: RunStore | None = None) -> dict[str, Any]:
+    """The campaign JSON of the CLI contract (stable keys).
+
+    `best.test_error` says why a finished campaign has no test score (e.g. its best val
+    SAE is over the L0 budget on the test split: the test result is then a failure).
+    """
     task = get_task(record.task)
     base = baselines(task)
+    test_metrics = (store or RunStore()).test_metrics(record.campaign_id) or {}
     return {
         "campaign_id": record.campaign_id,
         "task": record.task,
@@ -277,7 +282,9 @@ def summary(record: CampaignRecord) -> dict[str, Any]:
                     "wall_s": t.wall_s, "peak_mem_mb": t.peak_mem_mb, "error": t.error} for t in record.trials],
         "best": {"trial": record.best_trial, "val": record.best_val,
                  "normalized_val": base.normalize(record.best_val, "val"),
-                 "test": record.test_score, "normalized_test": record.normalized_test},
+                 "test": record.test_score, "normalized_test": record.normalized_test,
+                 "test_metrics": {k: v for k, v in test_metrics.items() if k != "error"},
+                 "test_error": test_metrics.get("error")},
         "baselines": {"starting": {"val": base.starting_val, "test": base.starting_test},
                       "reference": {"val": base.reference_val, "test": base.reference_test}},
     }

@@ -77,7 +77,7 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
 
         record = run_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
                               store=store, agent_options=agent_options, on_trial=on_trial)
-    result = summary(record)
+    result = summary(record, store)
     table = Table(title=f"campaign {record.campaign_id}: {record.agent} on {record.task}@{record.task_version}")
     for col in ("n", "status", "val score", "normalised", "wall s", "error"):
         table.add_column(col)
@@ -87,7 +87,7 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
     console.print(table)
     b = result["best"]
     console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  test {_fmt(b['test'])}  "
-                  f"normalised test {_fmt(b['normalized_test'], 3)}")
+                  f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""))
     return result
 
 
