@@ -125,13 +125,15 @@ def register(app: typer.Typer) -> None:
         """List the tasks: id, version, direction, budgets and baseline scores (baselines run once, cached)."""
         rows = tasks_listing()
         table = Table(title="tasks")
-        for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val", "title"):
+        for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val"):
             table.add_column(col)
         for r in rows:
             b = r["baselines"]
             table.add_row(r["id"], r["version"], r["direction"], str(r["budgets"]["trials"]), str(r["budgets"]["minutes"]),
-                          _fmt(b["starting"]["val"]), _fmt(b["reference"]["val"]), r["title"])
+                          _fmt(b["starting"]["val"]), _fmt(b["reference"]["val"]))
         console.print(table)
+        for r in rows:
+            console.print(f"[bold]{r['id']}[/bold]: {r['title']}")
         if json_path:
             write_json_atomic(json_path, {"tasks": rows})
 
