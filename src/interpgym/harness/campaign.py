@@ -194,6 +194,8 @@ def run_campaign(
     store = store or RunStore()
     if resume:
         existing = store.campaign(resume)
+        if task_id and task_id != existing.task:
+            raise UserError(f"campaign {resume} is on {existing.task}, not {task_id}")
         task = get_task(existing.task)
         if existing.task_version != task.version:
             raise UserError(f"campaign {resume} ran {existing.task}@{existing.task_version} but this installation has "
