@@ -39,7 +39,7 @@ WRITE_GOOD = textwrap.dedent("""
 """)
 
 
-def trial(task, *code: str, timeout_s: float = 20.0, memory_mb: int = 1024):  # noqa: ANN001, ANN201
+def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024):  # noqa: ANN001, ANN201
     source = "import os, sys\n" + "\n".join(textwrap.dedent(part) for part in code)
     return run_trial(task, files={"solution.py": source}, params=task.default_params, seed=0,
                      limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb))
