@@ -111,7 +111,7 @@ def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
 def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
     registry = pytest.importorskip("interpgym.proofs.registry")
     from interpgym.harness.tasks import get_task
-    from interpgym.harness.tasks.proofs_maxk import FLOP_BUDGET, REFERENCE_OPTIONS, _model, strategy_with
+    from interpgym.harness.tasks.proofs_maxk import REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
 
     task = get_task("proofs/maxk")
@@ -126,7 +126,7 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
     assert reference == task.reference.params["strategy"]
     result = score(reference)
     truth = registry.strategies()[reference](_model().weights)
-    assert result.value == truth.bound and result.metrics["flops"] == truth.flops <= FLOP_BUDGET
+    assert result.value == truth.bound and result.metrics["flops"] == truth.flops == flop_budget()
     for bad, message in (("brute-force", "not allowed"), ("nope", "unknown strategy"), (7, "must be"),
                          ("cubic", "over the budget")):
         with pytest.raises(InvalidSolution, match=message):

@@ -65,8 +65,8 @@ def _score_baseline(task: Task, solution: Solution, seed: int) -> dict[str, Any]
 def baseline_run(task: Task, name: str, seed: int = 0) -> dict[str, Any]:
     """Baseline `name` ("starting" | "reference") scored on val and test at `seed`: run once, cached."""
     solution = {"starting": task.starting, "reference": task.reference}[name]
-    config = {"task": task.id, "version": task.version, "baseline": name, "seed": seed, "secret": secret_id(),
-              "harness": HARNESS_VERSION}
+    config = {"task": task.id, "version": task.version, "spec": task.spec_hash, "baseline": name, "seed": seed,
+              "secret": secret_id(), "harness": HARNESS_VERSION}
 
     def build(out: Path) -> None:
         (out / "scores.json").write_text(json.dumps(_score_baseline(task, solution, seed), indent=1))

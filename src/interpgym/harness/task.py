@@ -28,6 +28,7 @@ from typing import Any, Literal
 from torch import Tensor
 
 from interpgym.core.errors import UserError
+from interpgym.core.hashing import config_hash
 
 Split = Literal["val", "test"]
 
@@ -154,6 +155,16 @@ class Task:
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def spec_hash(self) -> str:
+        """Hash of everything declarative in the spec: cached baselines are rebuilt when any of it changes."""
+        from dataclasses import asdict
+
+        return config_hash({"id": self.id, "version": self.version, "instructions": self.instructions,
+                            "editable_files": self.editable_files, "starting": asdict(self.starting),
+                            "reference": asdict(self.reference), "search_space": self.search_space,
+                            "budgets": self.budgets.as_dict(), "direction": self.direction})
 
 
 def require_known(name: str, known: dict[str, Any], what: str) -> Any:
