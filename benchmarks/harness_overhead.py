@@ -35,7 +35,7 @@ from interpgym.harness.records import Proposal
 from interpgym.harness.sandbox import Limits, run_sandboxed
 from interpgym.harness.store import RunStore
 from interpgym.harness.tasks import get_task
-from interpgym.harness.trial import hidden_paths, materialize
+from interpgym.harness.trial import hidden_paths
 
 console = Console()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable, Mapping
