@@ -151,3 +151,19 @@ def test_main_job_runs_campaigns_then_leaderboard_and_report(tmp_path, monkeypat
     assert any(row["task"] == "demo/mean" and row["agent"] == "optuna" for row in data["leaderboard"])
     index = (report / "index.html").read_text()
     assert campaign["campaign_id"] in index
+
+
+def test_optuna_does_not_repeat_a_tried_point_of_a_small_space():
+    from interpgym.harness.agents.search import OptunaAgent
+    from interpgym.harness.records import TrialRecord
+
+    class Small:
+        id, version, instructions, direction, editable_files = "t", "1", "", "max", {}
+        search_space = {"choice": {"type": "categorical", "choices": list("abcdef")}}
+
+    agent, history = OptunaAgent(seed=0, n_startup_trials=2), []
+    for n in range(1, 7):
+        params = agent.propose(Small(), history).params
+        history.append(TrialRecord(n=n, status="ok", val_score=float("abcdef".index(params["choice"])),
+                                   normalized=None, params=params))
+    assert sorted(t.params["choice"] for t in history) == list("abcdef")  # six proposals, six distinct points

@@ -71,15 +71,20 @@ def worst_score(history: list[TrialRecord], direction: str, starting: float | No
 
 
 class OptunaAgent:
-    """Optuna's TPE sampler, seeded; the study is rebuilt from the history on every proposal."""
+    """Optuna's TPE sampler, seeded; the study is rebuilt from the history on every proposal.
+
+    A point already tried is not proposed again while an untried one can be found.
+    """
 
     name = "optuna"
     kind: AgentKind = "builtin"
 
-    def __init__(self, seed: int, starting_score: float | None = None, n_startup_trials: int = 5) -> None:
+    def __init__(self, seed: int, starting_score: float | None = None, n_startup_trials: int = 5,
+                 max_reasks: int = 20) -> None:
         self.seed = seed
         self.starting_score = starting_score
         self.n_startup_trials = n_startup_trials
+        self.max_reasks = max_reasks
 
     def propose(self, task: TaskView, history: list[TrialRecord]) -> Proposal:
         space = _require_space(task, self.name)
@@ -98,5 +103,18 @@ class OptunaAgent:
                 continue  # not a point of this space (e.g. an edited-files trial): nothing to learn from
             value = trial.val_score if trial.status == "ok" and trial.val_score is not None else fallback
             study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value))
-        ask = study.ask(distributions)
-        return Proposal(params=dict(ask.params))
+        # Every trial of a campaign runs with the campaign's seed, so re-proposing a point
+        # already tried only repeats its result: ask again (TPE's own draws first, then
+        # uniform ones) for an untried point; repeat only when the space is exhausted.
+        tried = [t.params for t in history if t.params]
+        params = dict(study.ask(distributions).params)
+        for _ in range(self.max_reasks):
+            if params not in tried:
+                break
+            params = dict(study.ask(distributions).params)
+        rng = np.random.default_rng([self.seed, len(history) + 1, 1])
+        for _ in range(self.max_reasks):
+            if params not in tried:
+                break
+            params = {name: _sample_random(spec, rng) for name, spec in space.items()}
+        return Proposal(params=params)
