@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from interpgym.core.cache import get_or_build, home
+from interpgym.core.errors import UserError
 from interpgym.harness.records import Status
 from interpgym.harness.secret import secret_id
 from interpgym.harness.sandbox import Limits, SandboxResult, run_sandboxed
@@ -152,8 +153,13 @@ _CREDENTIAL_DIRS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".docker", ".
 def hidden_paths() -> list[Path]:
     """Directories the sandbox hides: the harness home (cache with private splits, run store,
     secret) and the invoking user's credential directories."""
+    harness_home = home().resolve()
+    for needed in (Path(sys.prefix).resolve(), Path(_python_path())):
+        if needed.is_relative_to(harness_home):
+            raise UserError(f"INTERPGYM_HOME ({harness_home}) contains {needed}, which trials need but the sandbox "
+                            "hides; point INTERPGYM_HOME at a directory of its own")
     user_home = Path.home()
-    return [home(), *(user_home / name for name in _CREDENTIAL_DIRS if (user_home / name).is_dir())]
+    return [harness_home, *(user_home / name for name in _CREDENTIAL_DIRS if (user_home / name).is_dir())]
 
 
 def classify_failure(result: SandboxResult) -> tuple[Status, str]:
@@ -191,7 +197,7 @@ def run_trial(
         workspace = Path(tmp) / "ws"
         workspace.mkdir()
         if any(workspace.resolve().is_relative_to(h.resolve()) for h in hidden_paths()):
-            raise RuntimeError("trial workspaces must live outside INTERPGYM_HOME (set TMPDIR elsewhere)")
+            raise UserError("trial workspaces must live outside INTERPGYM_HOME: set TMPDIR to another directory")
         try:
             materialize(task, workspace, files, params)
         except InvalidSolution as exc:
