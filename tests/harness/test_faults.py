@@ -289,3 +289,15 @@ def test_crash_keeps_the_stderr_tail(demo, starting_val):  # noqa: ANN001
 def test_empty_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
     outcome = trial(demo, "print('did nothing')")
     assert outcome.status == "invalid" and "no artifact" in outcome.error
+
+
+def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val, monkeypatch):  # noqa: ANN001
+    import interpgym.harness.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: False)
+    ok = trial(demo, WRITE_ZERO)
+    assert ok.status == "ok" and ok.isolation == "rlimits-only"
+    slow = trial(demo, "import time\ntime.sleep(60)", timeout_s=1.0)
+    assert slow.status == "timeout" and slow.isolation == "rlimits-only"
+    hog = trial(demo, "x = bytearray(4 * 1024**3)", memory_mb=512)
+    assert hog.status == "oom"
