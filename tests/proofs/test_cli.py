@@ -102,12 +102,3 @@ def test_corrupt_cached_weights_are_rebuilt(tmp_path: Path, monkeypatch: pytest.
     report = json.loads(out.read_text())
     assert load_file(report["model"]["weights"])["W_E"].shape == (8, 8)
 
-
-def test_run_is_the_default_proof_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`interpgym run` (the README's main job) runs the default proofs table; here with the work stubbed out."""
-    import interpgym.proofs.cli as proofs_cli
-
-    calls = []
-    monkeypatch.setattr(proofs_cli, "run_maxk_proofs", lambda **kwargs: calls.append(kwargs))
-    assert run_cli(["run"], monkeypatch) == 0
-    assert calls == [{"seed": 0}]

@@ -1,16 +1,257 @@
-"""Top-level harness commands (`run`, `tasks`, `campaign`, `task`, `leaderboard`, `report`)."""
+"""Top-level harness commands: `run`, `tasks`, `campaign`, `task`, `leaderboard`, `report`."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from interpgym.core.errors import UserError
+from interpgym.core.jsonio import write_json_atomic
+
+console = Console()
+err_console = Console(stderr=True)
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Run agents on tasks (campaigns).")
+task_app = typer.Typer(no_args_is_help=True, help="Work on a task yourself (the external agent).")
+
+MAIN_JOB_TASKS = ("sae/toy", "proofs/maxk")
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def tasks_listing(with_baselines: bool = True) -> list[dict]:
+    """One dict per registered task: id, version, title, direction, budgets, search space, baseline scores."""
+    from interpgym.harness.campaign import baselines
+    from interpgym.harness.tasks import available_task_ids, get_task
+
+    rows = []
+    with Progress(TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+        step = bar.add_task("", total=None)
+        for task_id in available_task_ids():
+            task = get_task(task_id)
+            row = {"id": task.id, "version": task.version, "title": task.title, "direction": task.direction,
+                   "budgets": task.budgets.as_dict(), "search_space": task.search_space, "baselines": None}
+            if with_baselines:
+                bar.update(step, description=f"scoring the baselines of {task_id} (once; cached)")
+                b = baselines(task)
+                row["baselines"] = {"starting": {"val": b.starting_val, "test": b.starting_test},
+                                    "reference": {"val": b.reference_val, "test": b.reference_test}}
+            rows.append(row)
+    return rows
+
+
+def _campaign_progress(total: int, label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
+                    TimeElapsedColumn(), console=err_console, transient=True)
+
+
+def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: float | None, seed: int,
+                     resume: str | None, agent_options: dict | None = None) -> dict:
+    """Run a campaign with a progress bar; print its trials; return its summary JSON."""
+    from interpgym.harness.campaign import resolve_budgets, run_campaign, summary
+    from interpgym.harness.store import RunStore
+    from interpgym.harness.tasks import get_task
+
+    store = RunStore()
+    if resume:
+        record = store.campaign(resume)
+        total, task = record.budgets["trials"], record.task
+    else:
+        total = resolve_budgets(get_task(task), trials, minutes, agent)["trials"]
+    best: list[float] = []
+    with _campaign_progress(total, f"{agent} on {task}") as bar:
+        step = bar.add_task("", total=total, best="", completed=len(store.trials(resume)) if resume else 0)
+
+        def on_trial(trial) -> None:  # noqa: ANN001
+            if trial.normalized is not None:
+                best.append(trial.normalized)
+            bar.update(step, advance=1, best=f"best normalised val {max(best):.3f}" if best else "")
+
+        record = run_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
+                              store=store, agent_options=agent_options, on_trial=on_trial)
+    result = summary(record, store)
+    table = Table(title=f"campaign {record.campaign_id}: {record.agent} on {record.task}@{record.task_version}")
+    for col in ("n", "status", "val score", "normalised", "wall s", "error"):
+        table.add_column(col)
+    for t in result["trials"]:
+        table.add_row(str(t["n"]), t["status"], _fmt(t["val_score"]), _fmt(t["normalized"], 3), f"{t['wall_s']:.1f}",
+                      (t["error"] or "")[:60].replace("\n", " "))
+    console.print(table)
+    b = result["best"]
+    console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  test {_fmt(b['test'])}  "
+                  f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""))
+    return result
+
+
+def leaderboard_json(task: str | None = None) -> tuple[list, list]:
+    """(rows, campaigns) of the leaderboard, noise floors from the reference over 3 seeds."""
+    from interpgym.harness.campaign import noise_floors
+    from interpgym.harness.leaderboard import leaderboard_rows
+    from interpgym.harness.store import RunStore
+    from interpgym.harness.tasks import TASKS
+
+    campaigns = [c for c in RunStore().campaigns(task) if c.status == "finished"]
+    task_ids = sorted({c.task for c in campaigns if c.task in TASKS})
+    with Progress(TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+        bar.add_task("measuring noise floors (reference over 3 seeds; cached)", total=None)
+        floors = noise_floors(task_ids)
+    return leaderboard_rows(campaigns, noise_floors=floors), campaigns
+
+
+def write_html_report(out: Path) -> Path:
+    from interpgym.harness.campaign import task_plots
+    from interpgym.report.page import write_report
+
+    rows, campaigns = leaderboard_json()
+    with tempfile.TemporaryDirectory(prefix="interpgym-task-plots-") as tmp:
+        return write_report(out, campaigns, rows, task_plots(campaigns, Path(tmp)))
 
 
 def register(app: typer.Typer) -> None:
     """Add the harness commands to the top-level app."""
+    app.add_typer(campaign_app, name="campaign")
+    app.add_typer(task_app, name="task")
 
-    @app.command()
-    def run() -> None:
-        """The main job on embedded defaults: the max-of-K proof table of the default model (seed 0)."""
-        from interpgym.proofs.cli import run_maxk_proofs
+    @app.command("tasks")
+    def tasks_cmd(json_path: Optional[Path] = typer.Option(None, "--json", help="Write the listing as JSON here.")) -> None:
+        """List the tasks: id, version, direction, budgets and baseline scores (baselines run once, cached)."""
+        rows = tasks_listing()
+        table = Table(title="tasks")
+        for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val"):
+            table.add_column(col)
+        for r in rows:
+            b = r["baselines"]
+            table.add_row(r["id"], r["version"], r["direction"], str(r["budgets"]["trials"]), str(r["budgets"]["minutes"]),
+                          _fmt(b["starting"]["val"]), _fmt(b["reference"]["val"]))
+        console.print(table)
+        for r in rows:
+            console.print(f"[bold]{r['id']}[/bold]: {r['title']}")
+        if json_path:
+            write_json_atomic(json_path, {"tasks": rows})
 
-        run_maxk_proofs(seed=0)
+    @campaign_app.command("run")
+    def campaign_run(
+        task: str = typer.Argument(..., help="Task id, e.g. sae/toy (see `interpgym tasks`)."),
+        agent: str = typer.Option("optuna", "--agent", help="starting | reference | random | optuna | llm"),
+        trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget (default: the task's)."),
+        minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget (default: the task's)."),
+        seed: int = typer.Option(0, "--seed"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue the campaign with this id."),
+        model: Optional[str] = typer.Option(None, "--model", help="llm agent: model name."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="llm agent: OpenAI-compatible endpoint."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="llm agent: total token budget."),
+        json_path: Optional[Path] = typer.Option(None, "--json", help="Write the campaign summary as JSON here."),
+    ) -> None:
+        """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test."""
+        options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens}.items()
+                   if v is not None}
+        if options and agent != "llm":
+            raise UserError("--model/--base-url/--max-tokens apply to --agent llm only")
+        result = run_one_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
+                                  agent_options=options or None)
+        if json_path:
+            write_json_atomic(json_path, result)
+
+    @campaign_app.command("show")
+    def campaign_show(campaign_id: str, json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+        """Show a recorded campaign."""
+        from interpgym.harness.campaign import summary
+        from interpgym.harness.store import RunStore
+
+        result = summary(RunStore().campaign(campaign_id))
+        console.print_json(data=result)
+        if json_path:
+            write_json_atomic(json_path, result)
+
+    @task_app.command("init")
+    def task_init(
+        task: str = typer.Argument(..., help="Task id."),
+        directory: Path = typer.Argument(..., help="New (or empty) directory for the workspace."),
+        as_: tuple[str, str] = typer.Option(..., "--as", help="Who works on it: `human NAME` or `ai NAME`."),
+        seed: int = typer.Option(0, "--seed"),
+        trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget (default: the task's)."),
+    ) -> None:
+        """Start an external campaign: a workspace with the editable files, instructions and inputs."""
+        from interpgym.harness.external import init_workspace
+
+        campaign_id = init_workspace(task, directory, kind=as_[0], name=as_[1], seed=seed, trials=trials)
+        console.print(f"campaign {campaign_id}: edit the files in {directory} (see INSTRUCTIONS.md), then "
+                      f"`interpgym task score {directory}`; finish with `interpgym task submit {directory}`")
+
+    @task_app.command("score")
+    def task_score(directory: Path = typer.Argument(...), note: str = typer.Option("", "--note"),
+                   json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+        """Run one recorded val trial of the workspace's editable files (counts against the budget)."""
+        from interpgym.harness.external import score_workspace
+
+        trial = score_workspace(directory, note=note)
+        console.print(f"trial {trial.n}: {trial.status}  val {_fmt(trial.val_score)}  normalised {_fmt(trial.normalized, 3)}"
+                      + (f"\n{trial.error}" if trial.error else ""))
+        if json_path:
+            write_json_atomic(json_path, {"n": trial.n, "status": trial.status, "val_score": trial.val_score,
+                                          "normalized": trial.normalized, "metrics": trial.metrics, "error": trial.error,
+                                          "wall_s": trial.wall_s})
+
+    @task_app.command("submit")
+    def task_submit(directory: Path = typer.Argument(...), json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+        """End the workspace's campaign: its best val trial is scored once on the test split."""
+        from interpgym.harness.campaign import summary
+        from interpgym.harness.external import submit_workspace
+
+        result = summary(submit_workspace(directory))
+        b = result["best"]
+        console.print(f"submitted {result['campaign_id']}: best trial {b['trial']}  test {_fmt(b['test'])}  "
+                      f"normalised test {_fmt(b['normalized_test'], 3)}")
+        if json_path:
+            write_json_atomic(json_path, result)
+
+    @app.command("leaderboard")
+    def leaderboard_cmd(task: Optional[str] = typer.Option(None, "--task"),
+                        json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+        """Per task and agent: best normalised val and test, trials, failures, wall time, noise marks."""
+        from interpgym.harness.leaderboard import render_leaderboard
+
+        if task is not None:
+            from interpgym.harness.tasks import get_task
+
+            get_task(task)
+        rows, _ = leaderboard_json(task)
+        console.print(render_leaderboard(rows))
+        if json_path:
+            write_json_atomic(json_path, {"rows": [r.to_json() for r in rows]})
+
+    @app.command("report")
+    def report_cmd(out: Path = typer.Option(..., "--out", help="Directory for the static HTML report.")) -> None:
+        """Write the static HTML report (leaderboard, score vs trial per campaign, task plots)."""
+        index = write_html_report(out)
+        console.print(f"report: {index}")
+
+    @app.command("run")
+    def run(
+        trials: int = typer.Option(8, "--trials", help="Trials per task."),
+        minutes: float = typer.Option(4.0, "--minutes", help="Wall-clock budget per task."),
+        seed: int = typer.Option(0, "--seed"),
+        out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report)."),
+        json_path: Optional[Path] = typer.Option(None, "--json"),
+    ) -> None:
+        """The main job: an optuna campaign on sae/toy and proofs/maxk, then the leaderboard and the report."""
+        from interpgym.core.cache import home
+        from interpgym.harness.leaderboard import render_leaderboard
+
+        results = [run_one_campaign(t, "optuna", trials=trials, minutes=minutes, seed=seed, resume=None)
+                   for t in MAIN_JOB_TASKS]
+        rows, _ = leaderboard_json()
+        console.print(render_leaderboard(rows))
+        index = write_html_report(out or home() / "report")
+        console.print(f"report: {index}")
+        if json_path:
+            write_json_atomic(json_path, {"campaigns": results, "leaderboard": [r.to_json() for r in rows],
+                                          "report": str(index)})

@@ -1,0 +1,55 @@
+"""The installation's harness secret: seeds private data (hidden ground truth, test splits).
+
+Generated once per `$INTERPGYM_HOME` from the OS's random source and stored in
+`$INTERPGYM_HOME/harness/secret`, which the sandbox hides. Tasks derive the seeds of
+anything a solution must not be able to regenerate (e.g. the toy model's true features)
+from it, so reading the public source code does not reveal private data. Scores are
+therefore comparable within one installation; the reference's spread over seeds (the
+noise floor) says how much they move between installations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from interpgym.core.cache import home
+
+
+def _secret_path() -> Path:
+    return home() / "harness" / "secret"
+
+
+def harness_secret() -> str:
+    """The 128-bit hex secret of this installation, created on first use (atomically)."""
+    path = _secret_path()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret.{os.getpid()}")
+        tmp.write_text(secrets.token_hex(16))
+        try:
+            os.link(tmp, path)  # fails if another process won the race; theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def secret_id() -> str:
+    """A public fingerprint of the secret (cache keys may contain it; it reveals nothing)."""
+    return hashlib.sha256(("id:" + harness_secret()).encode()).hexdigest()[:12]
+
+
+def private_seed(purpose: str) -> int:
+    """A 63-bit seed for `purpose` derived from the secret; unknowable without reading it."""
+    return int.from_bytes(hashlib.sha256(f"{harness_secret()}:{purpose}".encode()).digest()[:8], "big") >> 1
+
+
+def private_dir(task_id: str, version: str, build) -> Path:  # noqa: ANN001 (build: Callable[[Path], None])
+    """The cached private-data directory of a task version (inside the hidden home), built once."""
+    from interpgym.core.cache import get_or_build
+
+    return get_or_build("harness-private", {"task": task_id, "version": version, "secret": secret_id()}, build)

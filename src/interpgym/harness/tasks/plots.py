@@ -1,0 +1,43 @@
+"""Task plots for the report: one scatter of two trial metrics over every ok trial of a task's campaigns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def metric_scatter(x: str, y: str, *, title: str, xlabel: str, ylabel: str, xlog: bool = False,
+                   vline: float | None = None, vline_label: str = "") -> Callable[[list[Any], Path], list[Path]]:
+    """A `Task.plots` hook: metric `y` vs metric `x` of every ok trial, one colour per agent."""
+
+    def plot(campaigns: list[Any], out_dir: Path) -> list[Path]:
+        points: dict[str, list[tuple[float, float]]] = {}
+        for campaign in campaigns:
+            for trial in campaign.trials:
+                if trial.status == "ok" and x in trial.metrics and y in trial.metrics:
+                    points.setdefault(campaign.agent, []).append((float(trial.metrics[x]), float(trial.metrics[y])))
+        if not points:
+            return []
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+        for agent, xy in sorted(points.items()):
+            ax.scatter([p[0] for p in xy], [p[1] for p in xy], label=agent, s=18, alpha=0.8)
+        if vline is not None:
+            ax.axvline(vline, color="red", linestyle="--", linewidth=1, label=vline_label)
+        if xlog:
+            ax.set_xscale("log")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{x}-vs-{y}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        return [path]
+
+    return plot

@@ -1,0 +1,102 @@
+"""What the SAE tasks share: loading an agent's SAE artifact safely and encoding a split with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interpgym.core.errors import UserError
+from interpgym.harness.task import Artifact, InvalidSolution
+from interpgym.sae.architectures import SparseAutoencoder
+from interpgym.sae.storage import load_sae
+
+CHUNK = 4096
+L0_TOLERANCE = 1e-6  # counts are exact; this only absorbs the float64 mean's rounding
+
+
+@dataclass
+class EncodedSplit:
+    """An SAE's latents on a split, with the sparsity facts every SAE scorer checks."""
+
+    latents: Float[Tensor, "n d_sae"]
+    mean_l0: float
+    alive: Tensor  # bool [d_sae]: fires at least once on the split
+
+
+def load_checked_sae(artifact: Artifact, d_in: int, max_width: int) -> SparseAutoencoder:
+    """The artifact's SAE via interpgym's own loader (JSON + safetensors only), shape-checked."""
+    try:
+        sae = load_sae(artifact.directory).sae
+    except UserError as exc:
+        raise InvalidSolution(f"not a loadable SAE directory: {exc}") from exc
+    if sae.d_in != d_in:
+        raise InvalidSolution(f"the SAE reads d_in={sae.d_in}, the activations have {d_in}")
+    if sae.d_sae > max_width:
+        raise InvalidSolution(f"width {sae.d_sae} exceeds the task's maximum {max_width}")
+    return sae.eval()
+
+
+@torch.no_grad()
+def encode_within_budget(sae: SparseAutoencoder, acts: Float[Tensor, "n d"], l0_budget: float, split: str) -> EncodedSplit:
+    """Encode `acts` (in chunks) and check finiteness and mean L0 <= `l0_budget` (else `InvalidSolution`)."""
+    latents = torch.cat([sae.encode(chunk) for chunk in acts.split(CHUNK)])
+    if not bool(torch.isfinite(latents).all()):
+        raise InvalidSolution("the SAE produces NaN or infinite latents")
+    fires = latents != 0
+    mean_l0 = float(fires.sum(1, dtype=torch.float64).mean())
+    if mean_l0 > l0_budget + L0_TOLERANCE:
+        raise InvalidSolution(f"mean L0 {mean_l0:.3f} on {split} exceeds the budget {l0_budget:g}")
+    alive = fires.any(0)
+    if not bool(alive.any()):
+        raise InvalidSolution("no latent fires on the split")
+    return EncodedSplit(latents=latents, mean_l0=mean_l0, alive=alive)
+
+
+@torch.no_grad()
+def decode(sae: SparseAutoencoder, latents: Float[Tensor, "n s"]) -> Float[Tensor, "n d"]:
+    return torch.cat([sae.decode(chunk) for chunk in latents.split(CHUNK)])
+
+
+# The parameterised solution both SAE tasks start from: any registered architecture,
+# trained by interpgym's trainer, saved in the format the scorers load.
+SOLUTION = """\
+\"\"\"SAE task solution: train an SAE on the train activations and save it as the artifact.\"\"\"
+import json
+import os
+
+from safetensors.torch import load_file
+
+from interpgym.sae.config import SAEConfig, TrainConfig
+from interpgym.sae.storage import save_sae
+from interpgym.sae.trainer import train_sae
+
+params = json.load(open("params.json"))
+acts = load_file("data/train.safetensors")["activations"]
+sae_cfg = SAEConfig(
+    arch=params["arch"],
+    d_in=acts.shape[1],
+    d_sae=params["width"],
+    k=params["k"] if params["arch"] in ("topk", "batchtopk", "matryoshka") else None,
+    sparsity_coeff=params["sparsity_coeff"] if params["arch"] in ("relu", "jumprelu", "gated") else None,
+)
+train_cfg = TrainConfig(steps=params["steps"], batch_size=params["batch_size"], lr=params["lr"],
+                        seed=int(os.environ.get("INTERPGYM_SEED", "0")))
+result = train_sae(acts, sae_cfg, train_cfg)
+save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), overwrite=True)
+"""
+
+
+def sae_search_space(width: tuple[int, int], max_k: int) -> dict[str, dict]:
+    """The parameter space of `SOLUTION` for parameter-only agents."""
+    return {
+        "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
+        "width": {"type": "int", "low": width[0], "high": width[1], "log": True},
+        "k": {"type": "int", "low": 1, "high": max_k},
+        "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
+        "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
+    }

@@ -1,0 +1,254 @@
+"""One trial: fresh workspace -> sandboxed solution -> safe artifact load -> trusted score.
+
+`run_trial` never raises for anything the solution does; every outcome becomes a
+`TrialOutcome` with a status:
+
+* `ok`       the solution exited 0 and the scorer accepted its artifact;
+* `invalid`  it exited 0 but broke the contract: a read-only file changed, the artifact
+             holds something other than `.safetensors`/`.json` (a pickle, a link, a
+             folder), a tensor is NaN, or the scorer rejected it (e.g. over budget);
+* `crash`    non-zero exit (the stderr tail is kept as the error);
+* `timeout`  killed at the wall-clock limit;
+* `oom`      killed or failed for lack of memory (MemoryError, allocator failure, or
+             SIGKILL without a timeout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from interpgym.core.cache import get_or_build, home
+from interpgym.core.errors import UserError
+from interpgym.harness.records import Status
+from interpgym.harness.secret import secret_id
+from interpgym.harness.sandbox import Limits, SandboxResult, run_sandboxed
+from interpgym.harness.task import Artifact, InvalidSolution, Score, Split, Task
+
+ARTIFACT_DIR = "artifact"
+DATA_DIR = "data"
+MAX_JSON_BYTES = 8 << 20
+MAX_ARTIFACT_BYTES = 1 << 30
+_OOM_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory", "std::bad_alloc")
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced. `scores` maps each split scored to its `Score` (status ok only)."""
+
+    status: Status
+    scores: dict[str, Score] = field(default_factory=dict)
+    error: str | None = None
+    wall_s: float = 0.0
+    peak_mem_mb: float | None = None
+    isolation: str = ""
+    artifact_dir: Path | None = None  # kept copy of the artifact (status ok, when keep_artifact_to given)
+    sandbox: SandboxResult | None = None
+    # Seconds per phase: materialize, digest (read-only check), sandbox, load (artifact), score, keep.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def inputs_dir(task: Task) -> Path:
+    """The cached read-only inputs (`data/`) of a task version, built once per installation."""
+    return get_or_build("harness-inputs", {"task": task.id, "version": task.version, "secret": secret_id()},
+                        task.prepare_inputs)
+
+
+def materialize(task: Task, dest: Path, files: dict[str, str] | None, params: dict[str, Any] | None) -> None:
+    """Write a fresh workspace for one trial into empty `dest`.
+
+    Raises `InvalidSolution` if `files` touches a path that is not editable or `params`
+    are off the search space (the trial is then recorded `invalid` without running).
+    """
+    files = dict(files or {})
+    not_editable = sorted(set(files) - set(task.editable_files))
+    if not_editable:
+        raise InvalidSolution(f"files {not_editable} are read-only; editable: {sorted(task.editable_files)}")
+    for rel, text in {**task.editable_files, **files}.items():
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    shutil.copytree(inputs_dir(task), dest / DATA_DIR)
+    (dest / DATA_DIR / "MANIFEST.json").unlink(missing_ok=True)
+    (dest / "INSTRUCTIONS.md").write_text(task.instructions)
+    if params is not None or task.search_space:
+        resolved = {**(task.default_params or {}), **(params or {})}
+        task.validate_params(resolved)
+        (dest / "params.json").write_text(json.dumps(resolved, indent=1, sort_keys=True))
+    (dest / ARTIFACT_DIR).mkdir()
+    (dest / "tmp").mkdir()
+
+
+def read_only_digest(task: Task, workspace: Path) -> dict[str, str]:
+    """sha256 of every file in the workspace the solution may not change (all but editable, artifact, tmp)."""
+    digests = {}
+    for path in sorted(workspace.rglob("*")):
+        rel = path.relative_to(workspace).as_posix()
+        if rel in task.editable_files or rel.split("/")[0] in (ARTIFACT_DIR, "tmp", "__pycache__"):
+            continue
+        if path.is_symlink() or path.is_file():
+            digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "link"
+    return digests
+
+
+def load_artifact(directory: Path) -> Artifact:
+    """Load an artifact directory safely: top-level `*.safetensors` and `*.json` regular files only.
+
+    Anything else (pickles, `.pt`, links, folders, oversized JSON) is an `InvalidSolution`.
+    Nothing here can execute code from the files.
+    """
+    tensors: dict[str, dict] = {}
+    data: dict[str, Any] = {}
+    total = 0
+    entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    if not entries:
+        raise InvalidSolution("the solution wrote no artifact (artifact/ is empty)")
+    for entry in entries:
+        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+            raise InvalidSolution(f"artifact/{entry.name} is not a regular file; only .safetensors and .json files are allowed")
+        size = entry.stat(follow_symlinks=False).st_size
+        total += size
+        if total > MAX_ARTIFACT_BYTES:
+            raise InvalidSolution(f"artifact exceeds {MAX_ARTIFACT_BYTES >> 20} MiB")
+        stem, _, ext = entry.name.rpartition(".")
+        if ext == "safetensors":
+            try:
+                tensors[stem] = load_file(entry.path)
+            except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+                raise InvalidSolution(f"artifact/{entry.name} is not valid safetensors: {exc}") from exc
+        elif ext == "json":
+            if size > MAX_JSON_BYTES:
+                raise InvalidSolution(f"artifact/{entry.name} exceeds {MAX_JSON_BYTES >> 20} MiB")
+            try:
+                data[stem] = json.loads(Path(entry.path).read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidSolution(f"artifact/{entry.name} is not valid JSON: {exc}") from exc
+        else:
+            raise InvalidSolution(f"artifact/{entry.name}: only .safetensors and .json files are allowed (no pickles)")
+    return Artifact(tensors=tensors, json=data, directory=Path(directory))
+
+
+def _python_path() -> str:
+    """Where the solution's `import interpgym` resolves: this very (read-only) installation."""
+    import interpgym
+
+    return str(Path(interpgym.__file__).resolve().parent.parent)
+
+
+# Per-user credential directories: never needed by a solution (its HOME is the workspace).
+_CREDENTIAL_DIRS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".docker", ".kube")
+
+
+def hidden_paths() -> list[Path]:
+    """Directories the sandbox hides: the harness home (cache with private splits, run store,
+    secret) and the invoking user's credential directories."""
+    harness_home = home().resolve()
+    for needed in (Path(sys.prefix).resolve(), Path(_python_path())):
+        if needed.is_relative_to(harness_home):
+            raise UserError(f"INTERPGYM_HOME ({harness_home}) contains {needed}, which trials need but the sandbox "
+                            "hides; point INTERPGYM_HOME at a directory of its own")
+    user_home = Path.home()
+    return [harness_home, *(user_home / name for name in _CREDENTIAL_DIRS if (user_home / name).is_dir())]
+
+
+def classify_failure(result: SandboxResult) -> tuple[Status, str]:
+    """Status and error text for a run that did not exit 0."""
+    tail = result.stderr_tail.strip()
+    if result.timed_out:
+        return "timeout", f"killed after the wall-clock limit ({result.wall_s:.1f} s)"
+    if any(marker in tail for marker in _OOM_MARKERS) or result.killed_by_signal == 9:
+        return "oom", f"out of memory: {tail[-1500:]}"
+    return "crash", f"exit code {result.returncode}: {tail[-1500:]}"
+
+
+def run_trial(
+    task: Task,
+    *,
+    files: dict[str, str] | None,
+    params: dict[str, Any] | None,
+    seed: int,
+    splits: tuple[Split, ...] = ("val",),
+    limits: Limits | None = None,
+    keep_artifact_to: Path | None = None,
+) -> TrialOutcome:
+    """Run one trial of `task` (see module docs). Cost: one solution run plus one scorer call per split."""
+    limits = limits or Limits(timeout_s=task.budgets.trial_timeout_s, memory_mb=task.budgets.trial_memory_mb)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = timings.get(phase, 0.0) + now - clock
+        clock = now
+
+    with tempfile.TemporaryDirectory(prefix="interpgym-trial-") as tmp:
+        workspace = Path(tmp) / "ws"
+        workspace.mkdir()
+        if any(workspace.resolve().is_relative_to(h.resolve()) for h in hidden_paths()):
+            raise UserError("trial workspaces must live outside INTERPGYM_HOME: set TMPDIR to another directory")
+        try:
+            materialize(task, workspace, files, params)
+        except InvalidSolution as exc:
+            return TrialOutcome(status="invalid", error=str(exc))
+        lap("materialize")
+        before = read_only_digest(task, workspace)
+        lap("digest")
+        env = {
+            "PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+            "HOME": str(workspace / "tmp"), "TMPDIR": str(workspace / "tmp"),
+            "INTERPGYM_HOME": str(workspace / "tmp" / "interpgym-home"),
+            "INTERPGYM_ARTIFACT_DIR": str(workspace / ARTIFACT_DIR), "INTERPGYM_SEED": str(seed),
+            "OMP_NUM_THREADS": os.environ.get("INTERPGYM_TRIAL_THREADS", "1"),
+            "MPLBACKEND": "Agg",
+        }
+        result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env)
+        lap("sandbox")
+        outcome = TrialOutcome(status="ok", wall_s=result.wall_s, peak_mem_mb=result.peak_mem_mb,
+                               isolation=result.isolation, sandbox=result, timings=timings)
+        if result.returncode != 0:
+            outcome.status, outcome.error = classify_failure(result)
+            return outcome
+        after = read_only_digest(task, workspace)
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        lap("digest")
+        try:
+            if changed:
+                raise InvalidSolution(f"the solution modified read-only files {changed[:5]}")
+            artifact = load_artifact(workspace / ARTIFACT_DIR)
+            lap("load")
+            for split in splits:
+                outcome.scores[split] = task.score(artifact, split, seed)
+            lap("score")
+        except InvalidSolution as exc:
+            outcome.status, outcome.error, outcome.scores = "invalid", str(exc), {}
+            return outcome
+        except Exception as exc:  # a scorer tripping over a malformed artifact must not end the campaign
+            outcome.status, outcome.error, outcome.scores = "invalid", f"scorer rejected the artifact: {type(exc).__name__}: {exc}", {}
+            return outcome
+        if keep_artifact_to is not None:
+            keep_artifact_to.parent.mkdir(parents=True, exist_ok=True)
+            staging = keep_artifact_to.with_name(keep_artifact_to.name + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(workspace / ARTIFACT_DIR, staging)
+            shutil.rmtree(keep_artifact_to, ignore_errors=True)
+            os.replace(staging, keep_artifact_to)
+            outcome.artifact_dir = keep_artifact_to
+            lap("keep")
+        return outcome
+
+
+def score_artifact(task: Task, directory: Path, split: Split, seed: int) -> Score:
+    """Score a kept artifact again (final test scoring); raises `InvalidSolution` if it is broken."""
+    return task.score(load_artifact(directory), split, seed)

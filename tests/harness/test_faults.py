@@ -1,0 +1,303 @@
+"""Security and fault tests: hostile or broken solutions are contained, recorded right, never rewarded.
+
+Each solution below replaces `solution.py` of the fast `demo/mean` task. Every test
+asserts (1) the status, (2) containment (nothing escaped: files, processes, data),
+and (3) the trial is not scored above the starting solution.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from interpgym.core.cache import home
+from interpgym.harness.sandbox import Limits, namespaces_available
+from interpgym.harness.secret import private_dir
+from interpgym.harness.tasks import demo_mean
+from interpgym.harness.trial import run_trial
+
+needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="no unprivileged user/mount/net namespaces here")
+
+# Writes the starting solution's answer (w = 0): a trial that reaches this scores exactly s_start.
+WRITE_ZERO = textwrap.dedent("""
+    import numpy as np
+    from safetensors.numpy import save_file
+    save_file({"w": np.zeros(16, dtype=np.float32)}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
+""")
+# Writes the reference answer (the train mean): a trial that reaches this would score ~ s_ref.
+WRITE_GOOD = textwrap.dedent("""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+    good = load_file("data/train.safetensors")["x"].mean(0)
+    save_file({"w": good}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
+""")
+
+
+def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024):  # noqa: ANN001, ANN201
+    source = "import os, sys\n" + "\n".join(textwrap.dedent(part) for part in code)
+    return run_trial(task, files={"solution.py": source}, params=task.default_params, seed=0,
+                     limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb))
+
+
+def assert_not_rewarded(outcome, starting_val: float) -> None:  # noqa: ANN001
+    val = outcome.scores.get("val")
+    assert val is None or val.value <= starting_val + 1e-12
+
+
+def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa: ANN001
+    zero = trial(demo, WRITE_ZERO)
+    good = trial(demo, WRITE_GOOD)
+    assert zero.status == good.status == "ok", (zero.error, good.error)
+    assert zero.scores["val"].value == pytest.approx(starting_val)
+    assert good.scores["val"].value > starting_val + 0.5  # the fault tests below would catch a leak
+
+
+def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
+    secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
+    assert secret_file.is_file()  # it exists on the host...
+    outcome = trial(demo, f"""
+        import numpy as np
+        from safetensors.numpy import load_file, save_file
+        w = load_file({str(secret_file)!r})["test"]
+        save_file({{"w": w}}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
+    """)
+    assert outcome.status == "crash"  # ...but not inside the sandbox
+    assert "No such file" in outcome.error or "Permission denied" in outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+@needs_namespaces
+def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, f"""
+        leaked = os.listdir({str(home())!r})
+        if leaked:
+            print("saw", leaked, file=sys.stderr); sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+@needs_namespaces
+def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
+    fake_home = tmp_path / "user"
+    (fake_home / ".ssh").mkdir(parents=True)
+    (fake_home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    monkeypatch.setenv("HOME", str(fake_home))
+    outcome = trial(demo, f"""
+        if os.path.exists({str(fake_home / ".ssh" / "id_ed25519")!r}):
+            sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+
+
+def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
+    secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
+    outcome = trial(demo, f"""
+        os.symlink({str(secret_file)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
+    """)
+    assert outcome.status == "invalid" and "not a regular file" in outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+@needs_namespaces
+def test_writing_outside_the_workspace_fails(demo, starting_val, tmp_path):  # noqa: ANN001
+    target = tmp_path / "escaped.txt"
+    outcome = trial(demo, f"""
+        open({str(target)!r}, "w").write("escaped")
+    """, WRITE_GOOD)
+    assert outcome.status == "crash" and "Read-only file system" in outcome.error
+    assert not target.exists()
+    assert_not_rewarded(outcome, starting_val)
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_fork_bomb_is_contained(demo, starting_val):  # noqa: ANN001
+    marker = f"forkbomb-{uuid.uuid4().hex[:8]}"
+    start = time.perf_counter()
+    outcome = trial(demo, f"""
+        # {marker}
+        import time
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.01)
+    """, timeout_s=3.0)
+    assert outcome.status == "timeout"
+    assert time.perf_counter() - start < 20
+    time.sleep(0.2)
+    assert _processes_with(marker) == []  # every forked process died with the trial
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_detached_child_does_not_survive(demo, starting_val):  # noqa: ANN001
+    marker = f"detached-{uuid.uuid4().hex[:8]}"
+    outcome = trial(demo, f"""
+        import time
+        if os.fork() == 0:
+            os.setsid()
+            os.execvp(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", "{marker}"])
+        time.sleep(0.5)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok"
+    time.sleep(0.2)
+    assert _processes_with(marker) == []
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_memory_hog_is_oom(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, """
+        blocks = []
+        while True:
+            blocks.append(bytearray(256 * 1024 * 1024))
+    """, memory_mb=512)
+    assert outcome.status == "oom", outcome.error
+    assert outcome.peak_mem_mb is None or outcome.peak_mem_mb < 600
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_never_exits_is_timeout(demo, starting_val):  # noqa: ANN001
+    start = time.perf_counter()
+    outcome = trial(demo, """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            time.sleep(1)
+    """, timeout_s=1.5)
+    assert outcome.status == "timeout"
+    assert 1.5 <= outcome.wall_s < 5 and time.perf_counter() - start < 10
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_printed_fake_score_is_ignored(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, """
+        import json
+        print(json.dumps({"status": "ok", "val_score": 1e9, "normalized": 1.0}))
+        print("score: 1000000000", file=sys.stderr)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok"
+    assert outcome.scores["val"].value == pytest.approx(starting_val)
+
+
+@pytest.mark.parametrize("name", ["answer.pkl", "answer.safetensors"])
+def test_pickle_artifact_is_invalid(demo, starting_val, name):  # noqa: ANN001
+    outcome = trial(demo, f"""
+        import pickle
+        import numpy as np
+        from safetensors.numpy import load_file
+
+        class Boom:
+            def __reduce__(self):
+                return (os.system, ("touch /tmp/interpgym-pwned",))
+
+        payload = {{"w": load_file("data/train.safetensors")["x"].mean(0), "boom": Boom()}}
+        with open(os.environ["INTERPGYM_ARTIFACT_DIR"] + "/{name}", "wb") as f:
+            pickle.dump(payload, f)
+    """)
+    assert outcome.status == "invalid"
+    assert not Path("/tmp/interpgym-pwned").exists()
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_nan_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, """
+        import numpy as np
+        from safetensors.numpy import save_file
+        save_file({"w": np.full(16, np.nan, dtype=np.float32)}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
+    """)
+    assert outcome.status == "invalid" and "NaN" in outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_editing_a_read_only_file_at_run_time_is_invalid(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, """
+        with open("data/train.safetensors", "r+b") as f:
+            f.seek(-4, 2)
+            f.write(bytes(4))  # zero the last float of the train data
+        with open("INSTRUCTIONS.md", "a") as f:
+            f.write("ignore the budget")
+    """, WRITE_GOOD)
+    assert outcome.status == "invalid" and "read-only" in outcome.error, outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_proposing_a_read_only_file_is_invalid_without_running(demo, starting_val):  # noqa: ANN001
+    outcome = run_trial(demo, files={"data/train.safetensors": "x"}, params=demo.default_params, seed=0)
+    assert outcome.status == "invalid" and "read-only" in outcome.error and outcome.sandbox is None
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_off_space_params_are_invalid(demo, starting_val):  # noqa: ANN001
+    outcome = run_trial(demo, files=None, params={"shrink": 7.0, "trim": 0.0}, seed=0)
+    assert outcome.status == "invalid" and "outside" in outcome.error
+
+
+def test_environment_has_no_secrets(demo, starting_val, monkeypatch):  # noqa: ANN001
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
+    monkeypatch.setenv("HF_TOKEN", "hf-must-not-leak")
+    outcome = trial(demo, """
+        leaked = [k for k, v in os.environ.items() if "must-not-leak" in v or k.endswith(("_KEY", "_TOKEN"))]
+        if leaked:
+            print("leaked", leaked, file=sys.stderr); sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+
+
+@needs_namespaces
+def test_no_network_even_to_loopback(demo, starting_val):  # noqa: ANN001
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        outcome = trial(demo, f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                sys.exit(3)  # reached the harness's loopback: not isolated
+            except OSError:
+                pass
+        """, WRITE_ZERO)
+    finally:
+        server.close()
+    assert outcome.status == "ok", outcome.error
+
+
+def test_crash_keeps_the_stderr_tail(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, "raise ValueError('the learning rate is on fire')")
+    assert outcome.status == "crash" and "the learning rate is on fire" in outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_empty_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
+    outcome = trial(demo, "print('did nothing')")
+    assert outcome.status == "invalid" and "no artifact" in outcome.error
+
+
+def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val, monkeypatch):  # noqa: ANN001
+    import interpgym.harness.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: False)
+    ok = trial(demo, WRITE_ZERO)
+    assert ok.status == "ok" and ok.isolation == "rlimits-only"
+    slow = trial(demo, "import time\ntime.sleep(60)", timeout_s=1.0)
+    assert slow.status == "timeout" and slow.isolation == "rlimits-only"
+    hog = trial(demo, "x = bytearray(4 * 1024**3)", memory_mb=512)
+    assert hog.status == "oom"
