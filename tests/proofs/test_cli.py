@@ -11,6 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from interpgym.cli import main
+from interpgym.proofs.cli import wrap_at_slashes
+from interpgym.proofs.registry import strategies
 from interpgym.subjects.maxk import MaxKConfig, correct_mask, last_logits, train_maxk
 
 SMALL = ["--seed", "1", "--vocab", "8", "--k", "3", "--d-model", "8", "--steps", "300"]
@@ -111,3 +113,13 @@ def test_run_is_the_default_proof_table(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(proofs_cli, "run_maxk_proofs", lambda **kwargs: calls.append(kwargs))
     assert run_cli(["run"], monkeypatch) == 0
     assert calls == [{"seed": 0}]
+
+
+@pytest.mark.parametrize("width", [20, 38, 80])
+def test_strategy_names_wrap_between_parts(width: int) -> None:
+    """Every registered name survives wrapping intact, with lines no wider than asked unless one part is."""
+    for name in strategies():
+        wrapped = wrap_at_slashes(name, width)
+        assert wrapped.replace("\n", "") == name
+        for line in wrapped.split("\n"):
+            assert len(line) <= width or "/" not in line.rstrip("/")
