@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from interpgym.proofs.certificates import certified_mask, count_certified
 from interpgym.proofs.cubic import _certificate_scaled, cubic, cubic_certificate, pessimized_value_tables
-from interpgym.proofs.roundoff import margin_slack
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
@@ -99,7 +99,7 @@ def test_flops_scale_cubically() -> None:
 def test_scaled_and_log_space_paths_agree(index: int) -> None:
     for w in (small_model(*SMALL_CONFIGS[index]), random_weights(7, 4, 3, index, scale=2.0)):
         tables = compute_tables(w)
-        slack = margin_slack(w, tables)
+        slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
         fast, robust = cubic_certificate(tables, slack), cubic_certificate(tables, slack, log_space=True)
         assert torch.equal(fast[0], robust[0]) and torch.equal(fast[1], robust[1])
 
@@ -107,5 +107,5 @@ def test_scaled_and_log_space_paths_agree(index: int) -> None:
 def test_huge_score_ranges_take_the_log_space_path_soundly() -> None:
     w = random_weights(5, 3, 2, seed=3, scale=12.0)
     tables = compute_tables(w)
-    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, tables))) is None
+    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))) is None
     assert_sound(w)

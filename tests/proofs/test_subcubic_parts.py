@@ -12,7 +12,7 @@ from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.subcubic import SubcubicVariant, run_subcubic, verification_tables
 from interpgym.proofs.subcubic_cases import attention_extremes, certificate_tables, certified_cases, logit_gap_at
-from interpgym.proofs.subcubic_fp import float32_logit_error
+from interpgym.proofs.roundoff import forward_error_bound, value_logit_bound
 from interpgym.proofs.subcubic_search import leading_directions, search_certificate
 from interpgym.proofs.subcubic_tables import direct_tables, eqke_tables, query_key_factors
 from interpgym.proofs.tables import compute_tables
@@ -125,8 +125,9 @@ def test_float32_error_bound_dominates_observed_error(model: str) -> None:
     tokens = all_tokens(w)
     observed = (last_logits(w, tokens).double() - last_logits(w.to(dtype=torch.float64), tokens)).abs().max()
     t = compute_tables(w.to(dtype=torch.float64))
-    bound = float32_logit_error(w.to(dtype=torch.float64), t.EVOU.abs().amax(0) + t.PVOU.abs().amax(0))
-    assert 0 < observed <= bound
+    # forward_error_bound bounds a margin, the difference of two logits: half of it bounds one logit
+    margin_bound, _ = forward_error_bound(w.to(dtype=torch.float64), value_logit_bound(t.EVOU, t.PVOU), "coordinate")
+    assert 0 < observed <= margin_bound / 2
 
 
 @pytest.mark.parametrize("direct", ["exact", "mean_query+max_diff"])
