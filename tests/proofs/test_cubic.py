@@ -13,7 +13,7 @@ from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
-from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model
+from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model, tied_model, zero_model
 
 
 def assert_sound(w: MaxKWeights) -> tuple[int, int]:
@@ -44,10 +44,7 @@ def test_sound_on_random_weights(vocab: int, k: int, d: int, seed: int) -> None:
 def test_sound_on_exact_ties() -> None:
     """Tied unembedding columns and tied embeddings: nothing involving the tied max may be certified."""
     w = small_model(*SMALL_CONFIGS[1])
-    W_U, W_E = w.W_U.clone(), w.W_E.clone()
-    W_U[:, -1] = W_U[:, -2]
-    W_E[3] = W_E[2]
-    tied = MaxKWeights(**{**w.as_dict(), "W_U": W_U, "W_E": W_E})
+    tied = tied_model(w)
     result = cubic(tied)
     assert not result.ok[-1].any() and not result.ok[-2].any()
     assert not result.ok_pure[-1].any() and not result.ok_pure[-2].any()
@@ -63,7 +60,7 @@ def test_sound_at_every_training_stage() -> None:
 
 
 def test_zero_model_certifies_nothing() -> None:
-    zero = MaxKWeights(**{n: torch.zeros_like(t) for n, t in random_weights(4, 3, 2, 0).as_dict().items()})
+    zero = zero_model(random_weights(4, 3, 2, 0))
     assert cubic(zero).certified == 0
 
 

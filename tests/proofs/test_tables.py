@@ -31,13 +31,17 @@ def test_tables_equal_float64_forward(config: tuple) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_slack_covers_float32_error(seed: int, magnitudes: str) -> None:
     trained = small_model(*SMALL_CONFIGS[seed])
-    for w in (trained, random_weights(9, 4, 6, seed, scale=2.0)):
+    # large random weights: scores of tens to hundreds, where the softmax terms dominate
+    for w in (trained, random_weights(9, 4, 6, seed, scale=2.0), random_weights(7, 3, 5, seed, scale=6.0)):
         tables = compute_tables(w)
         tokens = all_tokens(w)
         error = (_margins(last_logits(w, tokens).double(), tokens) - _margins(logits_from_tables(tables, tokens), tokens)).abs().max()
         value_logits = value_logit_bound(tables.EVOU, tables.PVOU)
         forward_bound, logit_bound = forward_error_bound(w, value_logits, magnitudes)
         assert float(error) <= forward_bound
+        # the margin bound is twice a bound on each logit's own error
+        logit_error = (last_logits(w, tokens).double() - last_logits(w.to(torch.float64), tokens)).abs().max()
+        assert 0 < float(logit_error) <= forward_bound / 2
         assert margin_slack(w, value_logits, magnitudes) > forward_bound
         assert logits_from_tables(tables, tokens).abs().max() <= logit_bound
 
