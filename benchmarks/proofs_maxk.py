@@ -55,6 +55,8 @@ def bench_seed(seed: int, names: list[str]) -> dict[str, Any]:
         "naive_forward_flops": brute.extra["naive_forward_flops"],
         "cubic_speedup": brute.wall_s / by_name["cubic"].wall_s if "cubic" in by_name else None,
         "results": proofs.rows(),
+        # the float32-error slack each proof certified margins against (see proofs.roundoff)
+        "slack": {r.strategy: r.extra["slack"] for r in proofs.results if "slack" in r.extra},
     }
 
 
