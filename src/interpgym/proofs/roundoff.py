@@ -2,7 +2,8 @@
 
 Proofs reason about the model in exact arithmetic (evaluated in float64 from the
 float32 weights), but the theorem is about the model as it runs: `last_logits` in
-float32. `margin_slack(w)` returns one number S such that, for **every** input,
+float32. `margin_slack(w, value_logits, magnitudes)` returns one number S such that,
+for **every** input,
 
     | margin_float32(t) - margin_exact(t) | + (float64 error of a proof's bound) <= S
 
