@@ -26,6 +26,7 @@ from rich.table import Table
 
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
+from interpgym.proofs.cli import wrap_at_slashes
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.registry import BRUTE_FORCE, resolve
 from interpgym.proofs.runner import prove, warm_up
@@ -91,12 +92,14 @@ def _normalized(summary: dict[str, Any], name: str | None) -> float:
 
 
 def print_tables(console: Console, summary: dict[str, Any], per_seed: list[dict[str, Any]]) -> None:
-    table = Table(title=f"max-of-4 proofs, default config, medians over {len(per_seed)} seeds")
-    for column in ("strategy", "bound", "normalised", "FLOPs", "wall s", "unexplained dim", "complexity"):
-        table.add_column(column, justify="left" if column in ("strategy", "complexity") else "right")
+    table = Table(title=f"max-of-4 proofs, default config, medians over {len(per_seed)} seeds (complexity: in the JSON)")
+    table.add_column("strategy", overflow="fold")
+    for column in ("bound", "normalised", "FLOPs", "wall s", "unexpl. dim"):
+        table.add_column(column, justify="right", no_wrap=True)
+    name_width = max(16, console.width - 62)  # what the numeric columns and borders leave
     for name, s in summary["strategies"].items():
-        table.add_row(name, f"{s['bound']:.5f}", f"{s['normalized']:.4f}", f"{s['flops']:.3g}", f"{s['wall_s']:.3f}",
-                      f"{s['unexplained_dim']:.3g}", s["complexity"])
+        table.add_row(wrap_at_slashes(name, name_width), f"{s['bound']:.5f}", f"{s['normalized']:.4f}", f"{s['flops']:.3g}",
+                      f"{s['wall_s']:.3f}", f"{s['unexplained_dim']:.3g}")
     console.print(table)
     seeds = Table(title="per seed")
     for column in ("seed", "exact acc", "brute s", "cubic norm", "cubic speed-up", "forward-decided"):
@@ -153,7 +156,7 @@ def main() -> None:
     for target, met in report["targets"].items():
         console.print(f"  {'met' if met else 'NOT met'}: {target}")
     for kind, name in report["best_subcubic"].items():
-        console.print(f"  best subcubic ({kind.replace('_', ' ')}): {name}")
+        console.print(f"  best subcubic ({kind.replace('_', ' ')}):", name, soft_wrap=True)
     if args.plot:
         plot_pareto([dict(r, seed=s["seed"]) for s in per_seed for r in s["results"]], args.plot,
                     title=f"max-of-4 proofs, v=64, seeds {args.seeds}")
