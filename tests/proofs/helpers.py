@@ -35,3 +35,18 @@ def forward_correct(w: MaxKWeights) -> Tensor:
 
 def random_weights(vocab: int, k: int, d_model: int, seed: int, scale: float | None = None) -> MaxKWeights:
     return MaxKWeights.random(vocab, k, d_model, d_model, torch.Generator().manual_seed(seed), scale=scale)
+
+
+def tied_model(w: MaxKWeights) -> MaxKWeights:
+    """`w` with exact ties: the last two unembedding columns equal (every input whose max is
+    either of those tokens is a tie, i.e. wrong) and embeddings 2 and 3 equal (attention
+    cannot tell them apart)."""
+    W_U, W_E = w.W_U.clone(), w.W_E.clone()
+    W_U[:, -1] = W_U[:, -2]
+    W_E[3] = W_E[2]
+    return MaxKWeights(**{**w.as_dict(), "W_U": W_U, "W_E": W_E})
+
+
+def zero_model(w: MaxKWeights) -> MaxKWeights:
+    """All-zero weights of `w`'s shape: every logit ties, so every input is wrong."""
+    return MaxKWeights(**{name: torch.zeros_like(t) for name, t in w.as_dict().items()})

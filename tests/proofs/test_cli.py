@@ -11,6 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from interpgym.cli import main
+from interpgym.proofs.cli import wrap_at_slashes
+from interpgym.proofs.registry import strategies
 from interpgym.subjects.maxk import MaxKConfig, correct_mask, last_logits, train_maxk
 
 SMALL = ["--seed", "1", "--vocab", "8", "--k", "3", "--d-model", "8", "--steps", "300"]
@@ -102,3 +104,12 @@ def test_corrupt_cached_weights_are_rebuilt(tmp_path: Path, monkeypatch: pytest.
     report = json.loads(out.read_text())
     assert load_file(report["model"]["weights"])["W_E"].shape == (8, 8)
 
+
+@pytest.mark.parametrize("width", [20, 38, 80])
+def test_strategy_names_wrap_between_parts(width: int) -> None:
+    """Every registered name survives wrapping intact, with lines no wider than asked unless one part is."""
+    for name in strategies():
+        wrapped = wrap_at_slashes(name, width)
+        assert wrapped.replace("\n", "") == name
+        for line in wrapped.split("\n"):
+            assert len(line) <= width or "/" not in line.rstrip("/")

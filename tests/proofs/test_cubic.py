@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from interpgym.proofs.certificates import certified_mask, count_certified
 from interpgym.proofs.cubic import _certificate_scaled, cubic, cubic_certificate, pessimized_value_tables
-from interpgym.proofs.roundoff import margin_slack
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
-from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model
+from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model, tied_model, zero_model
 
 
 def assert_sound(w: MaxKWeights) -> tuple[int, int]:
@@ -44,10 +44,7 @@ def test_sound_on_random_weights(vocab: int, k: int, d: int, seed: int) -> None:
 def test_sound_on_exact_ties() -> None:
     """Tied unembedding columns and tied embeddings: nothing involving the tied max may be certified."""
     w = small_model(*SMALL_CONFIGS[1])
-    W_U, W_E = w.W_U.clone(), w.W_E.clone()
-    W_U[:, -1] = W_U[:, -2]
-    W_E[3] = W_E[2]
-    tied = MaxKWeights(**{**w.as_dict(), "W_U": W_U, "W_E": W_E})
+    tied = tied_model(w)
     result = cubic(tied)
     assert not result.ok[-1].any() and not result.ok[-2].any()
     assert not result.ok_pure[-1].any() and not result.ok_pure[-2].any()
@@ -63,7 +60,7 @@ def test_sound_at_every_training_stage() -> None:
 
 
 def test_zero_model_certifies_nothing() -> None:
-    zero = MaxKWeights(**{n: torch.zeros_like(t) for n, t in random_weights(4, 3, 2, 0).as_dict().items()})
+    zero = zero_model(random_weights(4, 3, 2, 0))
     assert cubic(zero).certified == 0
 
 
@@ -99,7 +96,7 @@ def test_flops_scale_cubically() -> None:
 def test_scaled_and_log_space_paths_agree(index: int) -> None:
     for w in (small_model(*SMALL_CONFIGS[index]), random_weights(7, 4, 3, index, scale=2.0)):
         tables = compute_tables(w)
-        slack = margin_slack(w, tables)
+        slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
         fast, robust = cubic_certificate(tables, slack), cubic_certificate(tables, slack, log_space=True)
         assert torch.equal(fast[0], robust[0]) and torch.equal(fast[1], robust[1])
 
@@ -107,5 +104,5 @@ def test_scaled_and_log_space_paths_agree(index: int) -> None:
 def test_huge_score_ranges_take_the_log_space_path_soundly() -> None:
     w = random_weights(5, 3, 2, seed=3, scale=12.0)
     tables = compute_tables(w)
-    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, tables))) is None
+    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))) is None
     assert_sound(w)

@@ -15,7 +15,7 @@ from interpgym.proofs.result import ProofResult
 from interpgym.proofs.subcubic import STRATEGIES, VARIANTS, SubcubicVariant, run_subcubic
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
-from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model
+from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model, tied_model, zero_model
 
 
 def assert_sound(w: MaxKWeights, variants: tuple[SubcubicVariant, ...] = VARIANTS) -> dict[str, ProofResult]:
@@ -46,7 +46,7 @@ def test_sound_and_useful_on_trained_models(config: tuple) -> None:
     accuracy = float(forward_correct(w).float().mean())
     best_exact = max(r.bound for name, r in results.items() if "eqke=exact" in name)
     best_low_rank = max(r.bound for name, r in results.items() if "eqke=exact" not in name)
-    # non-vacuous on every trained model (the default-model targets live in benchmarks/proofs_subcubic.py)
+    # non-vacuous on every trained model (the default-model targets live in benchmarks/proofs_maxk.py)
     assert best_exact >= 0.8 * accuracy
     assert best_low_rank >= 0.3 * accuracy
 
@@ -75,14 +75,11 @@ def test_sound_on_exact_ties() -> None:
     """Tied unembedding columns make every input whose max is either tied token a tie (= wrong);
     tied embeddings make attention blind between two tokens; all-zero weights tie everything."""
     w = small_model(*SMALL_CONFIGS[1])
-    W_U, W_E = w.W_U.clone(), w.W_E.clone()
-    W_U[:, -1] = W_U[:, -2]
-    W_E[3] = W_E[2]
-    tied = MaxKWeights(**{**w.as_dict(), "W_U": W_U, "W_E": W_E})
+    tied = tied_model(w)
     for result in assert_sound(tied).values():
         assert not result.ok[-1].any() and not result.ok[-2].any()
         assert not result.ok_pure[-1].any() and not result.ok_pure[-2].any()
-    zero = MaxKWeights(**{name: torch.zeros_like(t) for name, t in w.as_dict().items()})
+    zero = zero_model(w)
     assert all(r.certified == 0 for r in assert_sound(zero).values())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpgym.proofs.roundoff import forward_error_bound, margin_slack
+from interpgym.proofs.roundoff import MAGNITUDES, forward_error_bound, margin_slack, value_logit_bound
 from interpgym.proofs.tables import compute_tables, logits_from_tables
 from interpgym.subjects.maxk import last_logits
 
@@ -27,16 +27,22 @@ def test_tables_equal_float64_forward(config: tuple) -> None:
     assert torch.allclose(from_tables, forward64, rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("magnitudes", MAGNITUDES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_slack_covers_float32_error(seed: int) -> None:
+def test_slack_covers_float32_error(seed: int, magnitudes: str) -> None:
     trained = small_model(*SMALL_CONFIGS[seed])
-    for w in (trained, random_weights(9, 4, 6, seed, scale=2.0)):
+    # large random weights: scores of tens to hundreds, where the softmax terms dominate
+    for w in (trained, random_weights(9, 4, 6, seed, scale=2.0), random_weights(7, 3, 5, seed, scale=6.0)):
         tables = compute_tables(w)
         tokens = all_tokens(w)
         error = (_margins(last_logits(w, tokens).double(), tokens) - _margins(logits_from_tables(tables, tokens), tokens)).abs().max()
-        forward_bound, logit_bound = forward_error_bound(w, tables)
+        value_logits = value_logit_bound(tables.EVOU, tables.PVOU)
+        forward_bound, logit_bound = forward_error_bound(w, value_logits, magnitudes)
         assert float(error) <= forward_bound
-        assert margin_slack(w, tables) > forward_bound
+        # the margin bound is twice a bound on each logit's own error
+        logit_error = (last_logits(w, tokens).double() - last_logits(w.to(torch.float64), tokens)).abs().max()
+        assert 0 < float(logit_error) <= forward_bound / 2
+        assert margin_slack(w, value_logits, magnitudes) > forward_bound
         assert logits_from_tables(tables, tokens).abs().max() <= logit_bound
 
 
@@ -50,3 +56,13 @@ def test_query_position_convention() -> None:
     score = float(query @ key) / w.d_head**0.5
     assert score == pytest.approx(float(t.EQKE[2, 4] + t.EQKP[2, 0]), abs=1e-12)
     assert torch.allclose(t.EU[2], (E[2] + P[-1]) @ w.W_U.double(), atol=1e-12)
+
+
+def test_coordinate_magnitudes_never_tighter_than_pairwise() -> None:
+    """Coordinate maxima dominate every per-pair magnitude, so their bound is the larger one."""
+    for w in (small_model(*SMALL_CONFIGS[1]), random_weights(9, 4, 6, 3, scale=2.0)):
+        tables = compute_tables(w)
+        value_logits = value_logit_bound(tables.EVOU, tables.PVOU)
+        pairwise, _ = forward_error_bound(w, value_logits, "pairwise")
+        coordinate, _ = forward_error_bound(w, value_logits, "coordinate")
+        assert 0 < pairwise <= coordinate

@@ -29,7 +29,7 @@ from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at, tokens_of
 from interpgym.proofs.result import ProofResult
-from interpgym.proofs.roundoff import margin_slack
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import MaxKTables, compute_tables
 from interpgym.subjects.maxk import MaxKWeights, correct_mask, last_logits
 
@@ -117,7 +117,7 @@ def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance
     total = input_count(vocab, k)
     require(total <= MAX_ENUMERABLE, f"v^K = {vocab}^{k} = {total} inputs is too many for brute force; use a smaller config or --strategies cubic")
     tables = compute_tables(w)
-    slack = margin_slack(w, tables)
+    slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
     prefix_tables = _PrefixTables.build(tables)
     n_prefixes = vocab ** (k - 1)
     correct = torch.empty(n_prefixes, vocab, dtype=torch.bool, device=w.W_E.device)

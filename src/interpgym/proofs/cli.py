@@ -18,8 +18,27 @@ from interpgym.subjects.maxk import MaxKConfig
 app = typer.Typer(no_args_is_help=True)
 
 
-def results_table(report: dict[str, Any]) -> Table:
-    """Rich table of the final model's results (the long complexity strings are in the JSON only)."""
+# width of the table without the strategy column: five numeric columns and the borders
+_NUMERIC_COLUMNS_WIDTH = 62
+
+
+def wrap_at_slashes(name: str, width: int) -> str:
+    """`name` broken into lines of at most `width` characters after its `/` separators
+    (a segment longer than `width` keeps its own line and is folded by rich), so a long
+    `subcubic/eqke=../direct=../attn=..` name wraps between its parts, not inside one."""
+    lines: list[str] = []
+    for segment in name.replace("/", "/\0").split("\0"):
+        if lines and len(lines[-1]) + len(segment) <= width:
+            lines[-1] += segment
+        else:
+            lines.append(segment)
+    return "\n".join(lines)
+
+
+def results_table(report: dict[str, Any], width: int = 100) -> Table:
+    """Rich table of the final model's results for a `width`-column console (the long
+    complexity strings are in the JSON only); strategy names wrap between their parts."""
+    name_width = max(20, width - _NUMERIC_COLUMNS_WIDTH)
     m = report["model"]
     table = Table(title=f"max-of-{m['k']} proofs (v={m['vocab']}, d_model={m['d_model']}, seed={m['seed']}): "
                         f"exact accuracy {report['exact_accuracy']:.6f}")
@@ -27,7 +46,7 @@ def results_table(report: dict[str, Any]) -> Table:
     for column in ("bound", "normalised", "FLOPs", "wall s", "unexpl. dim"):
         table.add_column(column, justify="right", no_wrap=True)
     for r in report["results"]:
-        table.add_row(r["strategy"], f"{r['bound']:.6f}", f"{r['normalized']:.4f}", f"{r['flops']:.3g}",
+        table.add_row(wrap_at_slashes(r["strategy"], name_width), f"{r['bound']:.6f}", f"{r['normalized']:.4f}", f"{r['flops']:.3g}",
                       f"{r['wall_s']:.3f}", f"{r['unexplained_dim']:.3g}")
     return table
 
@@ -73,7 +92,7 @@ def run_maxk_proofs(
     _check_writable(plot, "--plot")
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
     report = maxk_report(config, strategies, checkpoints=checkpoints, progress=progress)
-    console.print(results_table(report))
+    console.print(results_table(report, console.width))
     if checkpoints:
         console.print(checkpoints_table(report))
     try:

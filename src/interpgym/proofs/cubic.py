@@ -61,7 +61,7 @@ from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.inputs import input_count
 from interpgym.proofs.result import ProofResult
-from interpgym.proofs.roundoff import margin_slack
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import MaxKTables, compute_tables
 from interpgym.subjects.maxk import MaxKWeights
 
@@ -205,7 +205,7 @@ def cubic(w: MaxKWeights) -> ProofResult:
     started = time.perf_counter()
     with FlopCounter() as counter:
         tables = compute_tables(w)
-        slack = margin_slack(w, tables)
+        slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
         ok, ok_pure = cubic_certificate(tables, slack)
     wall = time.perf_counter() - started
     vocab, k = w.vocab, w.k

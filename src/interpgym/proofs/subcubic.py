@@ -30,9 +30,8 @@ import torch
 from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.result import ProofResult
-from interpgym.proofs.roundoff import FLOAT64_SLACK
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.subcubic_cases import CaseTables, case_tables, certificate_tables, certified_cases
-from interpgym.proofs.subcubic_fp import float32_logit_error
 from interpgym.proofs.subcubic_search import leading_directions, search_certificate
 from interpgym.proofs.subcubic_tables import DIRECT_METHODS, EQKE_METHODS, direct_tables, eqke_tables, query_key_factors
 from interpgym.proofs.tables import ov_tables
@@ -86,8 +85,8 @@ def verification_tables(w: MaxKWeights, variant: SubcubicVariant, directions: tu
     evou, pvou = ov_tables(w)
     direct = direct_tables(w, factors.query, variant.direct)
     logit_scale = evou.abs().amax() + pvou.abs().amax() + direct.mean_logits.abs().amax() + direct.query_err.abs().amax()
-    value_logits = evou.abs().amax(dim=0) + pvou.abs().amax(dim=0)
-    slack = 2 * float32_logit_error(w, value_logits) + FLOAT64_SLACK * (1 + logit_scale)
+    # per-coordinate magnitudes: the pairwise score bound would cost a full EQKE
+    slack = margin_slack(w, value_logit_bound(evou, pvou), "coordinate", table_scale=float(logit_scale))
     return case_tables(att, evou, pvou, direct, slack)
 
 

@@ -33,7 +33,7 @@ with a per-(m, n) *average attention* A_bar chosen by proof search (`mean+diff`;
 which holds for either sign of delta. (Multiplying a *negative* delta by R_max, as a
 one-sided "mean + diff" correction would, is unsound for below-average queries; the
 min/max pair is what makes this step valid.) A case is certified when the bound is below
--slack, slack = 2 x the float32 forward error (see `subcubic_fp`) + float64 rounding room.
+-slack, slack = `roundoff.margin_slack` (float32 forward error of a margin + float64 rounding room).
 All of this is O(v^2 K) elementwise work on O(v^2)-sized tables.
 """
 
@@ -68,7 +68,7 @@ class CaseTables:
     nonmax_gain: Float[Tensor, "c m"]  # max_{y != m} EVOU[c, y] - EVOU[c, m]
     nonmax_gain_prefix: Float[Tensor, "j m"]  # W: max over c <= j of nonmax_gain[c, m]
     query_err: Float[Tensor, "q m"]
-    slack: Tensor
+    slack: float
 
     @property
     def vocab(self) -> int:
@@ -95,7 +95,7 @@ def case_tables(
     evou: Float[Tensor, "v out"],
     pvou: Float[Tensor, "k out"],
     direct: DirectTables,
-    slack: Tensor,
+    slack: float,
 ) -> CaseTables:
     """Assemble the per-case inputs from the EQKE tables, the OV tables (`proofs.tables.ov_tables`)
     and the direct-path split. Cost O(v^2 K + v K log K)."""
