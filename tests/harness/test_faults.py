@@ -58,6 +58,20 @@ def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa:
     assert good.scores["val"].value > starting_val + 0.5  # the fault tests below would catch a leak
 
 
+def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):  # noqa: ANN001
+    # Regression: mu used to be an unscaled Gaussian drawn from the per-installation secret, so
+    # the good-vs-zero gap asserted above fell below 0.5 on ~8% of fresh INTERPGYM_HOMEs.
+    import interpgym.harness.secret as secret
+
+    gaps = []
+    for i in range(200):
+        monkeypatch.setattr(secret, "harness_secret", lambda i=i: f"{i:032x}")
+        target = demo_mean._samples(4096, "val").mean(0).double()
+        good = demo_mean._samples(64, "train").mean(0).double()
+        gaps.append(float((target**2).mean() - ((good - target) ** 2).mean()))
+    assert min(gaps) > 0.75
+
+
 def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     assert secret_file.is_file()  # it exists on the host...
