@@ -23,6 +23,26 @@ task_app = typer.Typer(no_args_is_help=True, help="Work on a task yourself (the 
 MAIN_JOB_TASKS = ("sae/toy", "proofs/maxk")
 
 
+def check_output(path: Path | None, *, directory: bool = False) -> None:
+    """Fail before any work (one-line `UserError`) if results could not be written to `path`.
+
+    Creates the missing parent folders and probes with a temp file, so a campaign never
+    runs for minutes only to lose its summary to an unwritable `--json`/`--out` path.
+    """
+    if path is None:
+        return
+    parent = Path(path) if directory else Path(path).parent
+    what = "--out" if directory else "--json"
+    try:
+        if directory and parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is a file")
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".interpgym-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {what} {path}: {exc.strerror or exc}; choose a writable path") from None
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
@@ -123,6 +143,7 @@ def register(app: typer.Typer) -> None:
     @app.command("tasks")
     def tasks_cmd(json_path: Optional[Path] = typer.Option(None, "--json", help="Write the listing as JSON here.")) -> None:
         """List the tasks: id, version, direction, budgets and baseline scores (baselines run once, cached)."""
+        check_output(json_path)
         rows = tasks_listing()
         table = Table(title="tasks")
         for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val"):
@@ -151,6 +172,7 @@ def register(app: typer.Typer) -> None:
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the campaign summary as JSON here."),
     ) -> None:
         """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test."""
+        check_output(json_path)
         options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens}.items()
                    if v is not None}
         if options and agent != "llm":
@@ -163,6 +185,7 @@ def register(app: typer.Typer) -> None:
     @campaign_app.command("show")
     def campaign_show(campaign_id: str, json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Show a recorded campaign."""
+        check_output(json_path)
         from interpgym.harness.campaign import summary
         from interpgym.harness.store import RunStore
 
@@ -190,6 +213,7 @@ def register(app: typer.Typer) -> None:
     def task_score(directory: Path = typer.Argument(...), note: str = typer.Option("", "--note"),
                    json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Run one recorded val trial of the workspace's editable files (counts against the budget)."""
+        check_output(json_path)
         from interpgym.harness.external import score_workspace
 
         trial = score_workspace(directory, note=note)
@@ -203,6 +227,7 @@ def register(app: typer.Typer) -> None:
     @task_app.command("submit")
     def task_submit(directory: Path = typer.Argument(...), json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """End the workspace's campaign: its best val trial is scored once on the test split."""
+        check_output(json_path)
         from interpgym.harness.campaign import summary
         from interpgym.harness.external import submit_workspace
 
@@ -217,6 +242,7 @@ def register(app: typer.Typer) -> None:
     def leaderboard_cmd(task: Optional[str] = typer.Option(None, "--task"),
                         json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Per task and agent: best normalised val and test, trials, failures, wall time, noise marks."""
+        check_output(json_path)
         from interpgym.harness.leaderboard import render_leaderboard
 
         if task is not None:
@@ -231,6 +257,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(out: Path = typer.Option(..., "--out", help="Directory for the static HTML report.")) -> None:
         """Write the static HTML report (leaderboard, score vs trial per campaign, task plots)."""
+        check_output(out, directory=True)
         index = write_html_report(out)
         console.print(f"report: {index}")
 
@@ -243,6 +270,8 @@ def register(app: typer.Typer) -> None:
         json_path: Optional[Path] = typer.Option(None, "--json"),
     ) -> None:
         """The main job: an optuna campaign on sae/toy and proofs/maxk, then the leaderboard and the report."""
+        check_output(json_path)
+        check_output(out, directory=True)
         from interpgym.core.cache import home
         from interpgym.harness.leaderboard import render_leaderboard
 
