@@ -110,6 +110,27 @@ def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, mo
     assert outcome.status == "ok", outcome.error
 
 
+@needs_namespaces
+def test_user_credential_files_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
+    # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
+    fake_home = tmp_path / "user"
+    (fake_home / ".cache" / "huggingface").mkdir(parents=True)
+    (fake_home / ".cache" / "huggingface" / "token").write_text("hf_must_not_leak")
+    (fake_home / ".netrc").write_text("machine api password must-not-leak")
+    monkeypatch.setenv("HOME", str(fake_home))
+    outcome = trial(demo, f"""
+        for path in ({str(fake_home / ".netrc")!r}, {str(fake_home / ".cache" / "huggingface" / "token")!r}):
+            try:
+                text = open(path).read()
+            except OSError:
+                continue
+            if "must" in text:
+                print("leaked", text, file=sys.stderr); sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+    assert (fake_home / ".netrc").read_text().endswith("must-not-leak")  # the host copy is untouched
+
+
 def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     outcome = trial(demo, f"""
