@@ -72,6 +72,7 @@ def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):  # no
     assert min(gaps) > 0.75
 
 
+@needs_namespaces  # without them the same user can read the private data: see the fallback test below
 def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     assert secret_file.is_file()  # it exists on the host...
@@ -336,3 +337,9 @@ def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val
     assert slow.status == "timeout" and slow.isolation == "rlimits-only"
     hog = trial(demo, "x = bytearray(4 * 1024**3)", memory_mb=512)
     assert hog.status == "oom"
+    # ...and says so to the person running campaigns, not only in the store.
+    from interpgym.harness.cli import isolation_warning
+
+    assert "no network, file-system or private-data isolation" in isolation_warning()
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: True)
+    assert isolation_warning() is None

@@ -43,6 +43,23 @@ def check_output(path: Path | None, *, directory: bool = False) -> None:
         raise UserError(f"cannot write {what} {path}: {exc.strerror or exc}; choose a writable path") from None
 
 
+def isolation_warning() -> str | None:
+    """The warning to print before running trials where the sandbox has no namespaces (else None)."""
+    from interpgym.harness.sandbox import namespaces_available
+
+    if namespaces_available():
+        return None
+    return ("warning: no unprivileged user namespaces here: trials get time, memory and process limits only, "
+            "no network, file-system or private-data isolation (recorded as isolation=rlimits-only); "
+            "do not run untrusted agents on this machine")
+
+
+def _warn_if_not_isolated() -> None:
+    warning = isolation_warning()
+    if warning:
+        err_console.print(warning, style="yellow", highlight=False, soft_wrap=True)
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
@@ -81,6 +98,7 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
     from interpgym.harness.tasks import get_task
 
     store = RunStore()
+    _warn_if_not_isolated()
     if resume:
         record = store.campaign(resume)
         total, task = record.budgets["trials"], record.task
@@ -216,6 +234,7 @@ def register(app: typer.Typer) -> None:
         check_output(json_path)
         from interpgym.harness.external import score_workspace
 
+        _warn_if_not_isolated()
         trial = score_workspace(directory, note=note)
         console.print(f"trial {trial.n}: {trial.status}  val {_fmt(trial.val_score)}  normalised {_fmt(trial.normalized, 3)}"
                       + (f"\n{trial.error}" if trial.error else ""))
