@@ -90,6 +90,8 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     (["task", "score", "/nonexistent/dir"], "not a task workspace"),
     (["task", "init", "demo/mean", "/tmp/x", "--as", "robot", "r2"], "--as must be human or ai"),
     (["campaign", "run", "demo/mean", "--seed", "-1"], "--seed must be >= 0"),
+    (["campaign", "run", "demo/mean", "--max-cost-usd", "1"], "apply to --agent llm only"),
+    (["campaign", "run", "demo/mean", "--resume", "x", "--trials", "5"], "cannot change a resumed campaign"),
     (["task", "init", "demo/mean", "/tmp/x", "--as", "ai", "a", "--seed", "-1"], "--seed must be >= 0"),
     (["run", "--seed", "-1"], "--seed must be >= 0"),
     (["campaign", "run", "demo/mean", "--json", "/proc/no/x.json"], "cannot write --json"),

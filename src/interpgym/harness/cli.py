@@ -187,14 +187,31 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="llm agent: model name."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="llm agent: OpenAI-compatible endpoint."),
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="llm agent: total token budget."),
+        max_cost_usd: Optional[float] = typer.Option(
+            None, "--max-cost-usd", help="llm agent: cost budget in USD (needs the two prices below)."),
+        usd_per_1k_prompt: Optional[float] = typer.Option(
+            None, "--usd-per-1k-prompt-tokens", help="llm agent: price of 1000 prompt tokens."),
+        usd_per_1k_completion: Optional[float] = typer.Option(
+            None, "--usd-per-1k-completion-tokens", help="llm agent: price of 1000 completion tokens."),
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the campaign summary as JSON here."),
     ) -> None:
-        """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test."""
+        """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test.
+
+        The llm agent's budgets also come from the environment (`INTERPGYM_LLM_MAX_COST_USD`,
+        `INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS`, ...; see docs/harness_llm.md); flags win.
+        """
         check_output(json_path)
-        options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens}.items()
+        if resume and (trials is not None or minutes is not None):
+            raise UserError("--trials/--minutes cannot change a resumed campaign's budgets (it keeps its own); "
+                            "start a new campaign instead")
+        options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens,
+                                     "max_cost_usd": max_cost_usd, "usd_per_1k_prompt_tokens": usd_per_1k_prompt,
+                                     "usd_per_1k_completion_tokens": usd_per_1k_completion}.items()
                    if v is not None}
         if options and agent != "llm":
-            raise UserError("--model/--base-url/--max-tokens apply to --agent llm only")
+            raise UserError("--model/--base-url/--max-tokens/--max-cost-usd/--usd-per-1k-* apply to --agent llm only")
+        if resume and options:
+            raise UserError("a resumed campaign keeps the llm options it was started with; drop --model/--max-* etc.")
         result = run_one_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
                                   agent_options=options or None)
         if json_path:
