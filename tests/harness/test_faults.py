@@ -141,6 +141,20 @@ def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # n
     assert_not_rewarded(outcome, starting_val)
 
 
+def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_path):  # noqa: ANN001
+    # The harness (outside the sandbox) reads artifact/: a link there must not make it read a host folder.
+    host = tmp_path / "host-folder"
+    host.mkdir()
+    (host / "answer.json").write_text("{}")
+    outcome = trial(demo, f"""
+        import shutil
+        shutil.rmtree(os.environ["INTERPGYM_ARTIFACT_DIR"])
+        os.symlink({str(host)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"])
+    """)
+    assert outcome.status == "invalid" and "not a plain directory" in outcome.error, outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
 @needs_namespaces
 def test_writing_outside_the_workspace_fails(demo, starting_val, tmp_path):  # noqa: ANN001
     target = tmp_path / "escaped.txt"

@@ -111,6 +111,10 @@ def load_artifact(directory: Path) -> Artifact:
     tensors: dict[str, dict] = {}
     data: dict[str, Any] = {}
     total = 0
+    # The solution owns the workspace: it may have replaced artifact/ itself by a link to a
+    # host folder the harness (not the sandbox) can read. Never follow it.
+    if Path(directory).is_symlink() or not Path(directory).is_dir():
+        raise InvalidSolution("artifact/ is not a plain directory (a link or a file); write files inside it")
     entries = sorted(os.scandir(directory), key=lambda e: e.name)
     if not entries:
         raise InvalidSolution("the solution wrote no artifact (artifact/ is empty)")
