@@ -122,16 +122,17 @@ def test_cli_turns_user_errors_into_one_line_and_exit_2():
     (["campaign", "run", "demo/mean", "--bogus"], "No such option"),
     (["task", "init", "demo/mean", "/tmp/x", "--as", "human"], "requires 2 arguments"),
 ])
-def test_cli_usage_errors_are_one_line_and_exit_2(args, message):  # noqa: ANN001
-    import os
-    import subprocess
+def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, capsys):  # noqa: ANN001
     import sys
 
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    proc = subprocess.run([sys.executable, "-m", "interpgym", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": src})
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
+    from interpgym.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["interpgym", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()  # the real entry point, in-process (a subprocess per case costs seconds)
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and "Traceback" not in err and out == ""
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
 
 
