@@ -164,8 +164,8 @@ def register(app: typer.Typer) -> None:
         check_output(json_path)
         rows = tasks_listing()
         table = Table(title="tasks")
-        for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val"):
-            table.add_column(col)
+        for col in ("id", "version", "direction", "trials", "minutes", "starting\nval", "reference\nval"):
+            table.add_column(col, no_wrap=col == "id")  # ids must stay whole in an 80-column terminal
         for r in rows:
             b = r["baselines"]
             table.add_row(r["id"], r["version"], r["direction"], str(r["budgets"]["trials"]), str(r["budgets"]["minutes"]),
