@@ -112,6 +112,23 @@ def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, mo
 
 
 @needs_namespaces
+def test_nested_hidden_paths_are_fine(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
+    # INTERPGYM_HOME inside the user's ~/.config: both are hidden; the nested one must not break the mounts.
+    fake_home = tmp_path / "user"
+    (fake_home / ".config" / "interpgym").mkdir(parents=True)
+    (fake_home / ".config" / "token").write_text("must-not-leak")
+    monkeypatch.setenv("HOME", str(fake_home))
+    import interpgym.harness.trial as trial_module
+
+    monkeypatch.setattr(trial_module, "hidden_paths", lambda: [fake_home / ".config", fake_home / ".config" / "interpgym"])
+    outcome = trial(demo, f"""
+        if os.path.exists({str(fake_home / ".config" / "token")!r}):
+            sys.exit(3)
+    """, WRITE_ZERO)
+    assert outcome.status == "ok", outcome.error
+
+
+@needs_namespaces
 def test_user_credential_files_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
     # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
     fake_home = tmp_path / "user"

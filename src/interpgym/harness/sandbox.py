@@ -183,6 +183,9 @@ def run_sandboxed(
         existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).is_dir() or Path(p).is_file()]
         # A hidden path that contains the workspace would hide the workspace too.
         existing_hidden = [p for p in existing_hidden if not str(workspace).startswith(p.rstrip("/") + "/")]
+        # A path inside another hidden one is hidden already (and no longer exists to mount on).
+        existing_hidden = [p for p in existing_hidden
+                           if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in existing_hidden)]
         command = ["unshare", "-r", "-n", "-m", "-p", "--fork", "--kill-child", "--mount-proc",
                    "sh", "-c", _INIT_SCRIPT, "interpgym-init", str(workspace),
                    str(len(existing_hidden)), *existing_hidden, *command]
