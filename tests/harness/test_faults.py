@@ -98,55 +98,52 @@ def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-@needs_namespaces
-def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
-    fake_home = tmp_path / "user"
-    (fake_home / ".ssh").mkdir(parents=True)
-    (fake_home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
-    monkeypatch.setenv("HOME", str(fake_home))
+def assert_unreadable_in_trial(demo, *paths: Path) -> None:  # noqa: ANN001
+    """A trial that exits 3 if it can read any of `paths` (host files holding a marker) must end ok."""
     outcome = trial(demo, f"""
-        if os.path.exists({str(fake_home / ".ssh" / "id_ed25519")!r}):
-            sys.exit(3)
-    """, WRITE_ZERO)
-    assert outcome.status == "ok", outcome.error
-
-
-@needs_namespaces
-def test_nested_hidden_paths_are_fine(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
-    # INTERPGYM_HOME inside the user's ~/.config: both are hidden; the nested one must not break the mounts.
-    fake_home = tmp_path / "user"
-    (fake_home / ".config" / "interpgym").mkdir(parents=True)
-    (fake_home / ".config" / "token").write_text("must-not-leak")
-    monkeypatch.setenv("HOME", str(fake_home))
-    import interpgym.harness.trial as trial_module
-
-    monkeypatch.setattr(trial_module, "hidden_paths", lambda: [fake_home / ".config", fake_home / ".config" / "interpgym"])
-    outcome = trial(demo, f"""
-        if os.path.exists({str(fake_home / ".config" / "token")!r}):
-            sys.exit(3)
-    """, WRITE_ZERO)
-    assert outcome.status == "ok", outcome.error
-
-
-@needs_namespaces
-def test_user_credential_files_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
-    # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
-    fake_home = tmp_path / "user"
-    (fake_home / ".cache" / "huggingface").mkdir(parents=True)
-    (fake_home / ".cache" / "huggingface" / "token").write_text("hf_must_not_leak")
-    (fake_home / ".netrc").write_text("machine api password must-not-leak")
-    monkeypatch.setenv("HOME", str(fake_home))
-    outcome = trial(demo, f"""
-        for path in ({str(fake_home / ".netrc")!r}, {str(fake_home / ".cache" / "huggingface" / "token")!r}):
+        for path in {[str(p) for p in paths]!r}:
             try:
                 text = open(path).read()
             except OSError:
                 continue
-            if "must" in text:
-                print("leaked", text, file=sys.stderr); sys.exit(3)
+            if "must-not-leak" in text:
+                print("leaked", path, file=sys.stderr); sys.exit(3)
     """, WRITE_ZERO)
     assert outcome.status == "ok", outcome.error
-    assert (fake_home / ".netrc").read_text().endswith("must-not-leak")  # the host copy is untouched
+    assert all(p.read_text() == "must-not-leak" for p in paths)  # the host copies are untouched
+
+
+def fake_user_home(tmp_path: Path, monkeypatch, *secrets: str) -> list[Path]:  # noqa: ANN001
+    """A HOME under tmp_path holding a marker file at each relative path of `secrets`."""
+    home_dir = tmp_path / "user"
+    monkeypatch.setenv("HOME", str(home_dir))
+    files = [home_dir / rel for rel in secrets]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("must-not-leak")
+    return files
+
+
+@needs_namespaces
+def test_user_credential_directories_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".ssh/id_ed25519", ".aws/credentials"))
+
+
+@needs_namespaces
+def test_user_credential_files_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
+    assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".netrc", ".cache/huggingface/token"))
+
+
+@needs_namespaces
+def test_nested_hidden_paths_are_fine(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    # INTERPGYM_HOME inside the user's ~/.config: both are hidden; the nested one must not break the mounts.
+    import interpgym.harness.trial as trial_module
+
+    token, = fake_user_home(tmp_path, monkeypatch, ".config/token")
+    (token.parent / "interpgym").mkdir()
+    monkeypatch.setattr(trial_module, "hidden_paths", lambda: [token.parent, token.parent / "interpgym"])
+    assert_unreadable_in_trial(demo, token)
 
 
 def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
