@@ -40,9 +40,9 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.29 vendors click (`typer._click`), so match the class by name: an
+        # isinstance check against the standalone `click` package misses its usage errors.
+        if any(cls.__name__ == "ClickException" for cls in type(exc).__mro__):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(2)
         raise

@@ -77,7 +77,7 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     code, output = invoke("tasks", "--json", str(out))
     assert code == 0, output
     (row,) = json.loads(out.read_text())["tasks"]
-    assert row["id"] == "demo/mean" and row["version"] == "1" and row["direction"] == "max"
+    assert row["id"] == "demo/mean" and row["version"] == "2" and row["direction"] == "max"
     assert {"trials", "minutes", "trial_timeout_s", "trial_memory_mb"} <= set(row["budgets"])
     assert row["baselines"]["reference"]["val"] > row["baselines"]["starting"]["val"]
 
@@ -89,6 +89,15 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     (["campaign", "run", "demo/mean", "--trials", "0"], "--trials"),
     (["task", "score", "/nonexistent/dir"], "not a task workspace"),
     (["task", "init", "demo/mean", "/tmp/x", "--as", "robot", "r2"], "--as must be human or ai"),
+    (["campaign", "run", "demo/mean", "--seed", "-1"], "--seed must be >= 0"),
+    (["campaign", "run", "demo/mean", "--max-cost-usd", "1"], "apply to --agent llm only"),
+    (["campaign", "run", "demo/mean", "--resume", "x", "--trials", "5"], "cannot change a resumed campaign"),
+    (["task", "init", "demo/mean", "/tmp/x", "--as", "ai", "a", "--seed", "-1"], "--seed must be >= 0"),
+    (["run", "--seed", "-1"], "--seed must be >= 0"),
+    (["campaign", "run", "demo/mean", "--json", "/proc/no/x.json"], "cannot write --json"),
+    (["leaderboard", "--json", "/proc/no/x.json"], "cannot write --json"),
+    (["report", "--out", "/proc/no/report"], "cannot write --out"),
+    (["task", "init", "demo/mean", "/proc/no/ws", "--as", "ai", "a"], "cannot create the workspace"),
 ])
 def test_bad_input_is_a_user_error(args, message):  # noqa: ANN001
     code, output = invoke(*args)
@@ -106,6 +115,34 @@ def test_cli_turns_user_errors_into_one_line_and_exit_2():
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown task" in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["campaign", "run", "demo/mean", "--trials", "abc"], "Invalid value for '--trials'"),
+    (["campaign", "run", "demo/mean", "--bogus"], "No such option"),
+    (["task", "init", "demo/mean", "/tmp/x", "--as", "human"], "requires 2 arguments"),
+])
+def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, capsys):  # noqa: ANN001
+    import sys
+
+    from interpgym.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["interpgym", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()  # the real entry point, in-process (a subprocess per case costs seconds)
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and "Traceback" not in err and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_unwritable_workspace_records_no_campaign(tmp_path):  # noqa: ANN001
+    (tmp_path / "a-file").write_text("x")
+    before = len(RunStore().campaigns(None))
+    for target in (tmp_path / "a-file", Path("/proc/no/ws")):
+        code, output = invoke("task", "init", "demo/mean", str(target), "--as", "ai", "a")
+        assert code == 2, output
+    assert len(RunStore().campaigns(None)) == before  # no dangling "running" campaign
 
 
 def test_external_agent_workflow(tmp_path):  # noqa: ANN001

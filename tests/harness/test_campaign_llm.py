@@ -42,3 +42,24 @@ def test_llm_campaign_records_ok_malformed_and_crash(demo):  # noqa: ANN001
     assert record.best_trial == 1 and record.normalized_test > 0.5
     usage = RunStore().trial_usage(record.campaign_id)
     assert all(u.get("prompt_tokens", 0) > 0 for u in usage)
+
+
+def test_cost_budget_flags_reach_the_agent_and_stop_it(tmp_path):  # noqa: ANN001
+    import json
+
+    from typer.testing import CliRunner
+
+    from interpgym.cli import app
+
+    with FakeOpenAI([reply(MEDIAN_SOLUTION)] * 3) as server:
+        # 1000 prompt tokens cost $1: a $0.001 budget cannot pay for even the first prompt
+        result = CliRunner().invoke(app, [
+            "campaign", "run", "demo/mean", "--agent", "llm", "--model", "fake-model", "--base-url", server.base_url,
+            "--trials", "3", "--max-cost-usd", "0.001", "--usd-per-1k-prompt-tokens", "1",
+            "--usd-per-1k-completion-tokens", "1", "--json", str(tmp_path / "c.json")])
+        assert result.exit_code == 0, result.output
+        assert server.requests == []
+    summary = json.loads((tmp_path / "c.json").read_text())
+    assert summary["trials"] == [] and summary["best"]["test"] is None
+    options = RunStore().campaign_options(summary["campaign_id"])
+    assert options["max_cost_usd"] == 0.001 and options["usd_per_1k_prompt_tokens"] == 1.0

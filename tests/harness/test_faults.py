@@ -58,6 +58,21 @@ def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa:
     assert good.scores["val"].value > starting_val + 0.5  # the fault tests below would catch a leak
 
 
+def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):  # noqa: ANN001
+    # Regression: mu used to be an unscaled Gaussian drawn from the per-installation secret, so
+    # the good-vs-zero gap asserted above fell below 0.5 on ~8% of fresh INTERPGYM_HOMEs.
+    import interpgym.harness.secret as secret
+
+    gaps = []
+    for i in range(200):
+        monkeypatch.setattr(secret, "harness_secret", lambda i=i: f"{i:032x}")
+        target = demo_mean._samples(4096, "val").mean(0).double()
+        good = demo_mean._samples(64, "train").mean(0).double()
+        gaps.append(float((target**2).mean() - ((good - target) ** 2).mean()))
+    assert min(gaps) > 0.75
+
+
+@needs_namespaces  # without them the same user can read the private data: see the fallback test below
 def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     assert secret_file.is_file()  # it exists on the host...
@@ -83,17 +98,52 @@ def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-@needs_namespaces
-def test_user_credential_directories_are_hidden(demo, starting_val, tmp_path, monkeypatch):  # noqa: ANN001
-    fake_home = tmp_path / "user"
-    (fake_home / ".ssh").mkdir(parents=True)
-    (fake_home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
-    monkeypatch.setenv("HOME", str(fake_home))
+def assert_unreadable_in_trial(demo, *paths: Path) -> None:  # noqa: ANN001
+    """A trial that exits 3 if it can read any of `paths` (host files holding a marker) must end ok."""
     outcome = trial(demo, f"""
-        if os.path.exists({str(fake_home / ".ssh" / "id_ed25519")!r}):
-            sys.exit(3)
+        for path in {[str(p) for p in paths]!r}:
+            try:
+                text = open(path).read()
+            except OSError:
+                continue
+            if "must-not-leak" in text:
+                print("leaked", path, file=sys.stderr); sys.exit(3)
     """, WRITE_ZERO)
     assert outcome.status == "ok", outcome.error
+    assert all(p.read_text() == "must-not-leak" for p in paths)  # the host copies are untouched
+
+
+def fake_user_home(tmp_path: Path, monkeypatch, *secrets: str) -> list[Path]:  # noqa: ANN001
+    """A HOME under tmp_path holding a marker file at each relative path of `secrets`."""
+    home_dir = tmp_path / "user"
+    monkeypatch.setenv("HOME", str(home_dir))
+    files = [home_dir / rel for rel in secrets]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("must-not-leak")
+    return files
+
+
+@needs_namespaces
+def test_user_credential_directories_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".ssh/id_ed25519", ".aws/credentials"))
+
+
+@needs_namespaces
+def test_user_credential_files_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
+    assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".netrc", ".cache/huggingface/token"))
+
+
+@needs_namespaces
+def test_nested_hidden_paths_are_fine(demo, tmp_path, monkeypatch):  # noqa: ANN001
+    # INTERPGYM_HOME inside the user's ~/.config: both are hidden; the nested one must not break the mounts.
+    import interpgym.harness.trial as trial_module
+
+    token, = fake_user_home(tmp_path, monkeypatch, ".config/token")
+    (token.parent / "interpgym").mkdir()
+    monkeypatch.setattr(trial_module, "hidden_paths", lambda: [token.parent, token.parent / "interpgym"])
+    assert_unreadable_in_trial(demo, token)
 
 
 def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
@@ -102,6 +152,20 @@ def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # n
         os.symlink({str(secret_file)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
     """)
     assert outcome.status == "invalid" and "not a regular file" in outcome.error
+    assert_not_rewarded(outcome, starting_val)
+
+
+def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_path):  # noqa: ANN001
+    # The harness (outside the sandbox) reads artifact/: a link there must not make it read a host folder.
+    host = tmp_path / "host-folder"
+    host.mkdir()
+    (host / "answer.json").write_text("{}")
+    outcome = trial(demo, f"""
+        import shutil
+        shutil.rmtree(os.environ["INTERPGYM_ARTIFACT_DIR"])
+        os.symlink({str(host)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"])
+    """)
+    assert outcome.status == "invalid" and "not a plain directory" in outcome.error, outcome.error
     assert_not_rewarded(outcome, starting_val)
 
 
@@ -301,3 +365,9 @@ def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val
     assert slow.status == "timeout" and slow.isolation == "rlimits-only"
     hog = trial(demo, "x = bytearray(4 * 1024**3)", memory_mb=512)
     assert hog.status == "oom"
+    # ...and says so to the person running campaigns, not only in the store.
+    from interpgym.harness.cli import isolation_warning
+
+    assert "no network, file-system or private-data isolation" in isolation_warning()
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: True)
+    assert isolation_warning() is None

@@ -139,3 +139,17 @@ def test_json_rows_and_rendering() -> None:
     for name in ("optuna", "alice", "random", "claude", "human", "crash 1, timeout 1", "invalid 2", "tied with leader"):
         assert name in text
     assert leaderboard_rows([]) == []
+
+
+def test_rendering_fits_an_80_column_terminal() -> None:
+    rows = leaderboard_rows(CAMPAIGNS, {"sae/toy": 0.05})
+    console = Console(record=True, width=80)
+    console.print(render_leaderboard(rows))
+    text = console.export_text()
+    assert "…" not in text  # no squeezed cells
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for name in ("sae/toy", "optuna", "alice", "claude", "(human)", "invalid 2", "< ref", "tied with"):
+        assert name in text, name
+    for row in rows:
+        if row.best_normalized_test is not None:
+            assert f"{row.best_normalized_test:.3f}" in text

@@ -145,6 +145,18 @@ def test_report_replaces_only_previous_reports(tmp_path: Path) -> None:
     assert not (tmp_path / "other").exists()
 
 
+def test_report_directory_is_readable_by_others(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = write_report(tmp_path / "r", [], []).parent
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # not mkdtemp's 0700
+
+
 def test_empty_report(tmp_path: Path) -> None:
     index = write_report(tmp_path / "r", [], [])
     parser = StrictParser()

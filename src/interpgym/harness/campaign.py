@@ -161,6 +161,13 @@ def finalize(store: RunStore, task: Task, campaign_id: str) -> CampaignRecord:
     return store.campaign(campaign_id)
 
 
+def check_seed(seed: int) -> int:
+    """`seed` if it is a valid campaign seed (a non-negative integer), else a `UserError`."""
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0 (got {seed})")
+    return seed
+
+
 def resolve_budgets(task: Task, trials: int | None, minutes: float | None, agent: str) -> dict[str, Any]:
     budgets = task.budgets.as_dict()
     if agent in ("starting", "reference"):
@@ -204,6 +211,7 @@ def run_campaign(
     else:
         task = get_task(task_id)
         budgets = resolve_budgets(task, trials, minutes, agent_name)
+        check_seed(seed)
     base = baselines(task)
     spent: dict[str, float] = {}
     if resume:

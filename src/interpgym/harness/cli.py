@@ -23,6 +23,43 @@ task_app = typer.Typer(no_args_is_help=True, help="Work on a task yourself (the 
 MAIN_JOB_TASKS = ("sae/toy", "proofs/maxk")
 
 
+def check_output(path: Path | None, *, directory: bool = False) -> None:
+    """Fail before any work (one-line `UserError`) if results could not be written to `path`.
+
+    Creates the missing parent folders and probes with a temp file, so a campaign never
+    runs for minutes only to lose its summary to an unwritable `--json`/`--out` path.
+    """
+    if path is None:
+        return
+    parent = Path(path) if directory else Path(path).parent
+    what = "--out" if directory else "--json"
+    try:
+        if directory and parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is a file")
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".interpgym-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {what} {path}: {exc.strerror or exc}; choose a writable path") from None
+
+
+def isolation_warning() -> str | None:
+    """The warning to print before running trials where the sandbox has no namespaces (else None)."""
+    from interpgym.harness.sandbox import namespaces_available
+
+    if namespaces_available():
+        return None
+    return ("warning: no unprivileged user namespaces here: trials get time, memory and process limits only, "
+            "no network, file-system or private-data isolation (recorded as isolation=rlimits-only); "
+            "do not run untrusted agents on this machine")
+
+
+def _warn_if_not_isolated() -> None:
+    warning = isolation_warning()
+    if warning:
+        err_console.print(warning, style="yellow", highlight=False, soft_wrap=True)
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
@@ -61,6 +98,7 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
     from interpgym.harness.tasks import get_task
 
     store = RunStore()
+    _warn_if_not_isolated()
     if resume:
         record = store.campaign(resume)
         total, task = record.budgets["trials"], record.task
@@ -123,10 +161,11 @@ def register(app: typer.Typer) -> None:
     @app.command("tasks")
     def tasks_cmd(json_path: Optional[Path] = typer.Option(None, "--json", help="Write the listing as JSON here.")) -> None:
         """List the tasks: id, version, direction, budgets and baseline scores (baselines run once, cached)."""
+        check_output(json_path)
         rows = tasks_listing()
         table = Table(title="tasks")
-        for col in ("id", "version", "direction", "trials", "minutes", "starting val", "reference val"):
-            table.add_column(col)
+        for col in ("id", "version", "direction", "trials", "minutes", "starting\nval", "reference\nval"):
+            table.add_column(col, no_wrap=col == "id")  # ids must stay whole in an 80-column terminal
         for r in rows:
             b = r["baselines"]
             table.add_row(r["id"], r["version"], r["direction"], str(r["budgets"]["trials"]), str(r["budgets"]["minutes"]),
@@ -148,13 +187,31 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="llm agent: model name."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="llm agent: OpenAI-compatible endpoint."),
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="llm agent: total token budget."),
+        max_cost_usd: Optional[float] = typer.Option(
+            None, "--max-cost-usd", help="llm agent: cost budget in USD (needs the two prices below)."),
+        usd_per_1k_prompt: Optional[float] = typer.Option(
+            None, "--usd-per-1k-prompt-tokens", help="llm agent: price of 1000 prompt tokens."),
+        usd_per_1k_completion: Optional[float] = typer.Option(
+            None, "--usd-per-1k-completion-tokens", help="llm agent: price of 1000 completion tokens."),
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the campaign summary as JSON here."),
     ) -> None:
-        """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test."""
-        options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens}.items()
+        """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test.
+
+        The llm agent's budgets also come from the environment (`INTERPGYM_LLM_MAX_COST_USD`,
+        `INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS`, ...; see docs/harness_llm.md); flags win.
+        """
+        check_output(json_path)
+        if resume and (trials is not None or minutes is not None):
+            raise UserError("--trials/--minutes cannot change a resumed campaign's budgets (it keeps its own); "
+                            "start a new campaign instead")
+        options = {k: v for k, v in {"model": model, "base_url": base_url, "max_total_tokens": max_tokens,
+                                     "max_cost_usd": max_cost_usd, "usd_per_1k_prompt_tokens": usd_per_1k_prompt,
+                                     "usd_per_1k_completion_tokens": usd_per_1k_completion}.items()
                    if v is not None}
         if options and agent != "llm":
-            raise UserError("--model/--base-url/--max-tokens apply to --agent llm only")
+            raise UserError("--model/--base-url/--max-tokens/--max-cost-usd/--usd-per-1k-* apply to --agent llm only")
+        if resume and options:
+            raise UserError("a resumed campaign keeps the llm options it was started with; drop --model/--max-* etc.")
         result = run_one_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
                                   agent_options=options or None)
         if json_path:
@@ -163,6 +220,7 @@ def register(app: typer.Typer) -> None:
     @campaign_app.command("show")
     def campaign_show(campaign_id: str, json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Show a recorded campaign."""
+        check_output(json_path)
         from interpgym.harness.campaign import summary
         from interpgym.harness.store import RunStore
 
@@ -190,8 +248,10 @@ def register(app: typer.Typer) -> None:
     def task_score(directory: Path = typer.Argument(...), note: str = typer.Option("", "--note"),
                    json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Run one recorded val trial of the workspace's editable files (counts against the budget)."""
+        check_output(json_path)
         from interpgym.harness.external import score_workspace
 
+        _warn_if_not_isolated()
         trial = score_workspace(directory, note=note)
         console.print(f"trial {trial.n}: {trial.status}  val {_fmt(trial.val_score)}  normalised {_fmt(trial.normalized, 3)}"
                       + (f"\n{trial.error}" if trial.error else ""))
@@ -203,6 +263,7 @@ def register(app: typer.Typer) -> None:
     @task_app.command("submit")
     def task_submit(directory: Path = typer.Argument(...), json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """End the workspace's campaign: its best val trial is scored once on the test split."""
+        check_output(json_path)
         from interpgym.harness.campaign import summary
         from interpgym.harness.external import submit_workspace
 
@@ -217,6 +278,7 @@ def register(app: typer.Typer) -> None:
     def leaderboard_cmd(task: Optional[str] = typer.Option(None, "--task"),
                         json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Per task and agent: best normalised val and test, trials, failures, wall time, noise marks."""
+        check_output(json_path)
         from interpgym.harness.leaderboard import render_leaderboard
 
         if task is not None:
@@ -231,6 +293,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(out: Path = typer.Option(..., "--out", help="Directory for the static HTML report.")) -> None:
         """Write the static HTML report (leaderboard, score vs trial per campaign, task plots)."""
+        check_output(out, directory=True)
         index = write_html_report(out)
         console.print(f"report: {index}")
 
@@ -243,6 +306,8 @@ def register(app: typer.Typer) -> None:
         json_path: Optional[Path] = typer.Option(None, "--json"),
     ) -> None:
         """The main job: an optuna campaign on sae/toy and proofs/maxk, then the leaderboard and the report."""
+        check_output(json_path)
+        check_output(out, directory=True)
         from interpgym.core.cache import home
         from interpgym.harness.leaderboard import render_leaderboard
 

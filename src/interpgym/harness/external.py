@@ -18,7 +18,7 @@ from typing import Any
 
 from interpgym.core.errors import UserError, require
 from interpgym.harness.campaign import (
-    HARNESS_VERSION, baselines, execute_proposal, finalize, prune_artifacts, record_trial, resolve_budgets, artifact_path,
+    HARNESS_VERSION, baselines, check_seed, execute_proposal, finalize, prune_artifacts, record_trial, resolve_budgets, artifact_path,
 )
 from interpgym.harness.records import CampaignRecord, Proposal, TrialRecord
 from interpgym.harness.sandbox import Limits
@@ -35,25 +35,33 @@ def init_workspace(task_id: str, directory: Path, *, kind: str, name: str, seed:
     require(kind in ("human", "ai"), f"--as must be human or ai (got {kind!r})")
     require(bool(name.strip()), "give the agent a name: --as human|ai NAME")
     directory = Path(directory)
+    require(not directory.exists() or directory.is_dir(), f"{directory} is a file; pick a new directory for the workspace")
     require(not directory.exists() or not any(directory.iterdir()),
             f"{directory} is not empty; pick a new directory for the workspace")
     task = get_task(task_id)
+    check_seed(seed)
+    budgets = resolve_budgets(task, trials, minutes, "external")
     store = store or RunStore()
     baselines(task)  # fail early (and cache) before the person starts working
-    campaign_id = store.create_campaign(task=task.id, task_version=task.version, agent=name, agent_kind=kind,
-                                        seed=seed, budgets=resolve_budgets(task, trials, minutes, "external"),
-                                        harness_version=HARNESS_VERSION)
+    # Build the workspace under a temp name first: a directory that cannot be written must
+    # fail before a campaign is recorded (no dangling "running" campaign, no half a workspace).
     staging = directory.with_name(directory.name + ".interpgym-tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for rel, text in task.editable_files.items():
-        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-        (staging / rel).write_text(text)
-    (staging / "INSTRUCTIONS.md").write_text(task.instructions)
-    shutil.copytree(inputs_dir(task), staging / DATA_DIR)
-    (staging / DATA_DIR / "MANIFEST.json").unlink(missing_ok=True)
-    if task.search_space:
-        (staging / "params.json").write_text(json.dumps(task.starting.params or task.default_params, indent=1))
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for rel, text in task.editable_files.items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_text(text)
+        (staging / "INSTRUCTIONS.md").write_text(task.instructions)
+        shutil.copytree(inputs_dir(task), staging / DATA_DIR)
+        (staging / DATA_DIR / "MANIFEST.json").unlink(missing_ok=True)
+        if task.search_space:
+            (staging / "params.json").write_text(json.dumps(task.starting.params or task.default_params, indent=1))
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UserError(f"cannot create the workspace {directory}: {exc.strerror or exc}; choose a writable path") from None
+    campaign_id = store.create_campaign(task=task.id, task_version=task.version, agent=name, agent_kind=kind,
+                                        seed=seed, budgets=budgets, harness_version=HARNESS_VERSION)
     (staging / MARKER).write_text(json.dumps({"campaign_id": campaign_id, "task": task.id, "version": task.version}))
     if directory.exists():
         directory.rmdir()

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from rich import box
 from rich.table import Table
 
 from interpgym.core.errors import UserError
@@ -222,22 +223,26 @@ def noise_marks(row: LeaderboardRow) -> str:
 
 def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard") -> Table:
     """A rich table of `rows` (in their order), one section per task version."""
-    table = Table(title=title, caption="normalised scores: 0 = starting solution, 1 = reference")
-    for column, justify in (
-        ("task", "left"),
-        ("#", "right"),
-        ("agent", "left"),
-        ("kind", "left"),
-        ("campaigns", "right"),
-        ("trials", "right"),
-        ("failures", "left"),
-        ("best val", "right"),
-        ("best test", "right"),
-        ("mean test", "right"),
-        ("wall", "right"),
-        ("noise", "left"),
+    # Borderless, two-line headers, the agent's kind under its name, minimum widths for
+    # the text columns: the table stays readable in an 80-column terminal (rich would
+    # otherwise squeeze every cell to "1.…").
+    table = Table(title=title, caption="normalised scores: 0 = starting solution, 1 = reference",
+                  box=box.SIMPLE_HEAD, padding=(0, 0), collapse_padding=True, show_edge=False)
+    for column, justify, min_width in (
+        ("task", "left", 11),
+        ("#", "right", None),
+        ("agent\n(kind)", "left", 9),
+        ("camp-\naigns", "right", None),
+        ("trials", "right", None),
+        ("failures", "left", 9),
+        ("best\nval", "right", None),
+        ("best\ntest", "right", None),
+        ("mean\ntest", "right", None),
+        ("wall", "right", None),
+        ("noise", "left", 9),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, min_width=min_width,  # type: ignore[arg-type]
+                         no_wrap=min_width is None)
     previous: tuple[str, str] | None = None
     for row in rows:
         board = (row.task, row.task_version)
@@ -248,8 +253,7 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
         table.add_row(
             f"{row.task} v{row.task_version}{floor}" if board != previous else "",
             str(row.rank),
-            row.agent,
-            row.agent_kind,
+            f"{row.agent}\n({row.agent_kind})",
             str(row.campaigns),
             str(row.trials),
             failures,
@@ -257,7 +261,7 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
             _fmt(row.best_normalized_test),
             _fmt(row.mean_normalized_test),
             f"{row.wall_s:.0f} s",
-            noise_marks(row),
+            noise_marks(row).replace(", ", "\n"),  # one mark per line: narrow terminals
             style="bold" if row.rank == 1 else None,
         )
         previous = board

@@ -9,8 +9,9 @@ working directory and guarantees, whatever the code does:
 * **memory**: `RLIMIT_AS` caps each process's address space at `limits.memory_mb`;
   `RLIMIT_NPROC` caps process creation (fork bombs fail with EAGAIN);
 * **files** (when namespaces are available): every mount is remounted read-only except
-  the workspace, and each path in `hidden` is covered by an empty read-only tmpfs, so
-  the harness's cache, run store and private test data cannot be read or written;
+  the workspace, and each directory in `hidden` is covered by an empty read-only tmpfs
+  (each file by `/dev/null`), so the harness's cache, run store, private test data and
+  the user's credential files cannot be read or written;
 * **network** (when namespaces are available): a fresh network namespace with only a
   down loopback device;
 * **secrets**: the environment is rebuilt from a small allow-list; nothing named like a
@@ -48,7 +49,8 @@ ws="$1"; shift
 nhidden="$1"; shift
 i=0
 while [ "$i" -lt "$nhidden" ]; do
-  mount -t tmpfs -o ro,size=4k,mode=000 interpgym-hidden "$1"
+  if [ -d "$1" ]; then mount -t tmpfs -o ro,size=4k,mode=000 interpgym-hidden "$1"
+  else mount --bind /dev/null "$1"; fi
   shift; i=$((i+1))
 done
 mount --bind "$ws" "$ws"
@@ -165,7 +167,7 @@ def run_sandboxed(
     workspace: Path,
     limits: Limits,
     *,
-    hidden: Sequence[Path] = (),  # directories to hide (others are skipped)
+    hidden: Sequence[Path] = (),  # directories (-> empty tmpfs) and files (-> /dev/null) to hide; others skipped
     env: dict[str, str] | None = None,
 ) -> SandboxResult:
     """Run `argv` in `workspace` under `limits` (see module docs). Never raises for what the code does.
@@ -178,9 +180,12 @@ def run_sandboxed(
     report_read, report_write = os.pipe()
     command = [sys.executable, "-S", "-c", _REPORTER, str(report_write), *argv]
     if isolation == "namespaces":
-        existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).is_dir()]
+        existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).is_dir() or Path(p).is_file()]
         # A hidden path that contains the workspace would hide the workspace too.
         existing_hidden = [p for p in existing_hidden if not str(workspace).startswith(p.rstrip("/") + "/")]
+        # A path inside another hidden one is hidden already (and no longer exists to mount on).
+        existing_hidden = [p for p in existing_hidden
+                           if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in existing_hidden)]
         command = ["unshare", "-r", "-n", "-m", "-p", "--fork", "--kill-child", "--mount-proc",
                    "sh", "-c", _INIT_SCRIPT, "interpgym-init", str(workspace),
                    str(len(existing_hidden)), *existing_hidden, *command]

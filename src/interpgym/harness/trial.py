@@ -111,6 +111,10 @@ def load_artifact(directory: Path) -> Artifact:
     tensors: dict[str, dict] = {}
     data: dict[str, Any] = {}
     total = 0
+    # The solution owns the workspace: it may have replaced artifact/ itself by a link to a
+    # host folder the harness (not the sandbox) can read. Never follow it.
+    if Path(directory).is_symlink() or not Path(directory).is_dir():
+        raise InvalidSolution("artifact/ is not a plain directory (a link or a file); write files inside it")
     entries = sorted(os.scandir(directory), key=lambda e: e.name)
     if not entries:
         raise InvalidSolution("the solution wrote no artifact (artifact/ is empty)")
@@ -146,20 +150,24 @@ def _python_path() -> str:
     return str(Path(interpgym.__file__).resolve().parent.parent)
 
 
-# Per-user credential directories: never needed by a solution (its HOME is the workspace).
-_CREDENTIAL_DIRS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".docker", ".kube")
+# Per-user credential directories and files: never needed by a solution (its HOME is the
+# workspace). Hidden even though trials have no network: a crash's stderr tail is sent to
+# the llm agent's endpoint, so anything a solution can read could leave through it.
+_CREDENTIAL_PATHS = (".ssh", ".aws", ".azure", ".gnupg", ".config", ".docker", ".kube", ".netrc", ".git-credentials",
+                     ".pypirc", ".npmrc", ".huggingface", ".cache/huggingface", ".local/share/keyrings",
+                     ".bash_history", ".zsh_history", ".python_history")
 
 
 def hidden_paths() -> list[Path]:
-    """Directories the sandbox hides: the harness home (cache with private splits, run store,
-    secret) and the invoking user's credential directories."""
+    """Paths the sandbox hides: the harness home (cache with private splits, run store,
+    secret) and the invoking user's credential directories and files."""
     harness_home = home().resolve()
     for needed in (Path(sys.prefix).resolve(), Path(_python_path())):
         if needed.is_relative_to(harness_home):
             raise UserError(f"INTERPGYM_HOME ({harness_home}) contains {needed}, which trials need but the sandbox "
                             "hides; point INTERPGYM_HOME at a directory of its own")
     user_home = Path.home()
-    return [harness_home, *(user_home / name for name in _CREDENTIAL_DIRS if (user_home / name).is_dir())]
+    return [harness_home, *(user_home / name for name in _CREDENTIAL_PATHS if (user_home / name).exists())]
 
 
 def classify_failure(result: SandboxResult) -> tuple[Status, str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -217,6 +218,10 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
+        # mkdtemp makes the folder 0700; a report is for reading (web server, colleagues): use the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
         _build(staging, campaigns, leaderboard_rows, plots, stamp)
         if out.exists():
             retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

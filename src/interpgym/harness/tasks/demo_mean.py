@@ -1,6 +1,9 @@
 """`demo/mean`: estimate a hidden vector from noisy samples. A seconds-fast task for tests and demos.
 
-The hidden mean mu (16 dims) is drawn from the installation secret. The solution sees
+The hidden mean mu (16 dims) has a random direction drawn from the installation secret
+and a fixed norm (mean(mu**2) = 1), so the gap between the starting (w = 0) and the
+reference solution is the same on every installation (about 0.94); with an unscaled
+Gaussian mu it varied with the secret and fell below 0.5 on about 8% of installations. The solution sees
 64 noisy samples (`data/train.safetensors`, key `x`) and writes `artifact/answer.safetensors`
 with `w` (16 floats). Score = -mean((w - t)^2) where t is the mean of 4096 fresh samples
 of the split (val or test), held privately by the harness. Starting solution: w = 0;
@@ -17,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from interpgym.harness.secret import private_dir, private_seed
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
 
-ID, VERSION, DIM, NOISE = "demo/mean", "1", 16, 2.0
+ID, VERSION, DIM, NOISE = "demo/mean", "2", 16, 2.0
 
 INSTRUCTIONS = """\
 # demo/mean — estimate a hidden vector
@@ -51,7 +54,9 @@ save_file({"w": w.astype(np.float32)}, os.path.join(os.environ["INTERPGYM_ARTIFA
 
 
 def _mu() -> torch.Tensor:
-    return torch.randn(DIM, generator=torch.Generator().manual_seed(private_seed(f"{ID}:mu")))
+    """The hidden vector: secret direction, norm sqrt(DIM) (so the task is equally hard everywhere)."""
+    direction = torch.randn(DIM, generator=torch.Generator().manual_seed(private_seed(f"{ID}:mu")))
+    return direction * (DIM**0.5 / direction.norm())
 
 
 def _samples(n: int, purpose: str) -> torch.Tensor:
