@@ -204,3 +204,26 @@ def test_optuna_does_not_repeat_a_tried_point_of_a_small_space():
         history.append(TrialRecord(n=n, status="ok", val_score=float("abcdef".index(params["choice"])),
                                    normalized=None, params=params))
     assert sorted(t.params["choice"] for t in history) == list("abcdef")  # six proposals, six distinct points
+
+
+def test_leaderboard_json_has_a_row_per_task_and_agent(tmp_path, monkeypatch):  # noqa: ANN001
+    from interpgym.core.cache import home
+
+    monkeypatch.setenv("INTERPGYM_HOME", str(tmp_path / "home"))  # a board with only this test's campaigns
+    assert home() == tmp_path / "home"
+    run_campaign("demo/mean", "starting", seed=0)
+    run_campaign("demo/mean", "reference", seed=0)
+    out = tmp_path / "board.json"
+    code, output = invoke("leaderboard", "--task", "demo/mean", "--json", str(out))
+    assert code == 0, output
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    by_agent = {row["agent"]: row for row in rows}
+    assert set(by_agent) == {"starting", "reference"}
+    for row in rows:
+        assert row["task"] == "demo/mean" and row["trials"] == 1 and row["campaigns"] == 1
+        assert set(row["failures"]) == {"invalid", "crash", "timeout", "oom"} and sum(row["failures"].values()) == 0
+        assert row["wall_s"] > 0
+    assert by_agent["starting"]["best_normalized_test"] == pytest.approx(0.0, abs=1e-6)
+    assert by_agent["reference"]["best_normalized_test"] == pytest.approx(1.0, abs=1e-6)
+    assert by_agent["reference"]["rank"] < by_agent["starting"]["rank"]
