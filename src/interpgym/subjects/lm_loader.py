@@ -85,7 +85,7 @@ class LanguageModel:
         return self.model.lm_head(final_hidden)
 
     @torch.no_grad()
-    def expected_unembedding(self, final_hidden: Float[Tensor, "n d"]) -> tuple[Float[Tensor, " n"], Float[Tensor, "n d"]]:  # noqa: E501
+    def expected_unembedding(self, final_hidden: Float[Tensor, "n d"]) -> tuple[Float[Tensor, " n"], Float[Tensor, "n d"]]:
         """Per row, with p = softmax(unembed(final_hidden)): (sum_v p_v (log p_v - bias_v), W^T p).
 
         These make KL(p || softmax(W h' + bias)) = first - (W^T p) . h' + logsumexp(W h' + bias)
