@@ -108,8 +108,32 @@ def test_monosemanticity_pure_vs_random_latents() -> None:
     noisy = monosemanticity(_only(top, 1), {"digit": labels})
     assert pure["monosemanticity"] == pytest.approx(1.0) and pure["monosemanticity_purity"] == pytest.approx(1.0)
     assert noisy["monosemanticity"] < 0.3
-    chance = float(torch.bincount(labels).max()) / 400
-    assert pure["monosemanticity_chance"] == pytest.approx(chance)
+    assert pure["monosemanticity_chance"] == pytest.approx(float((labels == 2).double().mean()))
+
+
+def test_monosemanticity_is_base_rate_normalised_for_unbalanced_binary_concepts() -> None:
+    """A latent pure on a rare label scores ~1, one firing at random ~0 (not at the majority share)."""
+    gen = torch.Generator().manual_seed(1)
+    n = 4000
+    verse = (torch.rand(n, generator=gen) < 0.6).long()  # 60% of inputs, like smollm2's verse
+    rare = (torch.rand(n, generator=gen) < 0.05).long()  # 5%, like stage directions
+    latents = torch.zeros(n, 3)
+    latents[:, 0] = rare.float() * (1 + torch.rand(n, generator=gen))  # planted: fires only on the rare label
+    latents[:, 1] = torch.rand(n, generator=gen)  # fires on everything, ignoring labels
+    latents[:, 2] = verse.float() * torch.rand(n, generator=gen)  # fires only on verse (60%)
+    top = TopActivations(3, n=200)
+    top.add(latents, 0)
+    labels = {"verse": verse, "stage_direction": rare}
+    planted = monosemanticity(_only(top, 0), labels)
+    random = monosemanticity(_only(top, 1), labels)
+    verse_latent = monosemanticity(_only(top, 2), labels)
+    assert planted["monosemanticity"] == pytest.approx(1.0)
+    assert verse_latent["monosemanticity"] == pytest.approx(1.0)
+    assert abs(random["monosemanticity"]) < 0.1
+    assert abs(random["monosemanticity"] - random["monosemanticity_null"]) < 0.1
+    both = monosemanticity(top, labels)
+    assert both["monosemanticity_latents"] == 3
+    assert both["monosemanticity"] == pytest.approx((2.0 + random["monosemanticity"]) / 3)
 
 
 def test_top_activations_match_a_global_topk() -> None:

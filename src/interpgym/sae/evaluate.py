@@ -9,18 +9,22 @@ need `downstream()`. Definitions: `interpgym.sae.metrics`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError
 from interpgym.core.seeding import generator
 from interpgym.sae.architectures import SparseAutoencoder
-from interpgym.sae.metrics import ReconstructionStats, TopActivations, ground_truth_metrics, monosemanticity, sparse_probing
+from interpgym.sae.metrics import PROBE_KS, ReconstructionStats, TopActivations, ground_truth_metrics, monosemanticity, raw_probe_scores, sparse_probing
 from interpgym.subjects.activations import ActivationSubject, Split
 
 PROBE_ROWS = 8192
@@ -47,6 +51,27 @@ def encode_in_chunks(sae: SparseAutoencoder, acts: Float[Tensor, "n d"], chunk: 
     """Latents of every row of `acts` (float32, on CPU)."""
     device = sae.W_enc.device
     return torch.cat([sae.encode(acts[i : i + chunk].to(device, torch.float32)).cpu() for i in range(0, acts.shape[0], chunk)])
+
+
+def cached_raw_probe_scores(
+    train_raw: Float[Tensor, "n d"],
+    train_labels: dict[str, Tensor],
+    test_raw: Float[Tensor, "m d"],
+    test_labels: dict[str, Tensor],
+) -> dict[str, dict[str, float]]:
+    """`raw_probe_scores` of these rows, cached under `$INTERPGYM_HOME` keyed by a sha256 of
+    the rows and labels themselves (they do not depend on the SAE, and the key cannot go
+    stale). Cost on a hit: hashing the rows (~20 MB on smollm2), milliseconds."""
+    digest = hashlib.sha256()
+    for tensor in (train_raw, test_raw, *(train_labels[k] for k in sorted(train_labels)), *(test_labels[k] for k in sorted(test_labels))):
+        digest.update(str((tuple(tensor.shape), str(tensor.dtype))).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    config = {"data_sha256": digest.hexdigest(), "concepts": sorted(train_labels), "ks": list(PROBE_KS), "version": 1}
+
+    def build(tmp: Path) -> None:
+        (tmp / "scores.json").write_text(json.dumps(raw_probe_scores(train_raw, train_labels, test_raw, test_labels)))
+
+    return json.loads((get_or_build("sae_raw_probes", config, build) / "scores.json").read_text())
 
 
 @torch.no_grad()
@@ -90,13 +115,16 @@ def evaluate_sae(
         test_rows = _rows(acts.shape[0], PROBE_ROWS, seed + 1)
         train_raw = train_acts[train_rows].float()
         test_raw = acts[test_rows].float()
+        train_probe_labels = {k: v[train_rows] for k, v in train_labels.items()}
+        test_probe_labels = {k: v[test_rows] for k, v in labels.items()}
         summary, per_task = sparse_probing(
             encode_in_chunks(sae, train_raw, chunk),
             train_raw,
-            {k: v[train_rows] for k, v in train_labels.items()},
+            train_probe_labels,
             encode_in_chunks(sae, test_raw, chunk),
             test_raw,
-            {k: v[test_rows] for k, v in labels.items()},
+            test_probe_labels,
+            raw_scores=cached_raw_probe_scores(train_raw, train_probe_labels, test_raw, test_probe_labels),
         )
         metrics |= summary
         details["sparse_probing_tasks"] = per_task

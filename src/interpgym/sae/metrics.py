@@ -16,17 +16,26 @@
   k latents with the largest |class mean difference| on the train split, averaged
   over binary tasks (one per class of each labelled concept; a 0/1 concept is one
   task); `_raw_k{k}` the same on raw dimensions, `_raw_all` on all raw dimensions.
-* `monosemanticity`: per alive latent (>= `MIN_FIRES` firings), the share of its top
-  activations that carry its most common label, rescaled so a latent firing at
-  random scores 0 and a pure one 1: (purity - chance) / (1 - chance), chance = the
-  most common label's share of the eval set; averaged over latents and concepts.
+* `monosemanticity`: per alive latent (>= `MIN_FIRES` of its top-`TOP_ACTIVATIONS`
+  activations > 0), the lift of its best label: for every label c (the probing tasks'
+  positives: value 1 of a 0/1 concept, every class of a multi-class one), lift(c) = (p_top(c) - p_base(c)) / (1 - p_base(c)), with p_top(c) the share
+  of the latent's firing top activations labelled c and p_base(c) the share of c in
+  the eval set; the latent scores max over c of lift(c); mean over latents. The 0 of a 0/1 concept
+  is not a label ("not a stage direction" is no concept, and its lift at a 95% base
+  rate would be mostly noise of the few rare-label hits).
+  1 = the top activations all carry one label, ~0 = they carry labels at base rates
+  (a latent firing at random scores slightly above 0, ~1/sqrt(top-N): the same score
+  on seeded permuted labels is reported as `monosemanticity_null`). Normalising by
+  the base rate makes a pure latent for a rare label (stage directions, 5% of tokens)
+  score as high as one for a common label, and a latent at a common label's base rate
+  (verse, 60%) score 0, not 0.6.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
@@ -126,13 +135,52 @@ def _probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray
     from sklearn.preprocessing import StandardScaler
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
-    probe.fit(train_x, train_y)
-    return float(balanced_accuracy_score(test_y, probe.predict(test_x)))
+    probe.fit(train_x.astype(np.float64), train_y)
+    return float(balanced_accuracy_score(test_y, probe.predict(test_x.astype(np.float64))))
 
 
 def _top_by_mean_difference(values: np.ndarray, positive: np.ndarray, k: int) -> np.ndarray:
-    difference = values[positive].mean(0) - values[~positive].mean(0)
+    # one float64 matrix-vector product instead of copying the rows of each class
+    weights = np.where(positive, 1.0 / positive.sum(), -1.0 / (~positive).sum())
+    difference = weights @ values if values.dtype == np.float64 else weights @ values.astype(np.float64)
     return np.argsort(-np.abs(difference), kind="stable")[:k]
+
+
+def _usable_tasks(train_labels: dict[str, Int[Tensor, " n"]], test_labels: dict[str, Int[Tensor, " m"]]):
+    """(task, y_train, y_test) for every binary task whose positive class is neither absent nor everything in either split."""
+    for concept, task, value in binary_tasks(train_labels):
+        y_train = train_labels[concept].numpy() == value
+        y_test = test_labels[concept].numpy() == value
+        if y_train.all() or not y_train.any() or y_test.all() or not y_test.any():
+            continue
+        yield task, y_train, y_test
+
+
+def _top_k_probes(prefix: str, train_x: np.ndarray, y_train: np.ndarray, test_x: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+    scores = {}
+    for k in PROBE_KS:
+        chosen = _top_by_mean_difference(train_x, y_train, min(k, train_x.shape[1]))
+        scores[f"{prefix}_k{k}"] = _probe_accuracy(train_x[:, chosen], y_train, test_x[:, chosen], y_test)
+    return scores
+
+
+def raw_probe_scores(
+    train_raw: Float[Tensor, "n d"],
+    train_labels: dict[str, Int[Tensor, " n"]],
+    test_raw: Float[Tensor, "m d"],
+    test_labels: dict[str, Int[Tensor, " m"]],
+) -> dict[str, dict[str, float]]:
+    """Per task, the baselines on raw dimensions: `sparse_probing_raw_k{k}` and `sparse_probing_raw_all`.
+
+    They do not depend on any SAE, so an evaluation may cache them (keyed by the data).
+    """
+    train_x, test_x = train_raw.double().numpy(), test_raw.double().numpy()
+    per_task = {}
+    for task, y_train, y_test in _usable_tasks(train_labels, test_labels):
+        scores = _top_k_probes("sparse_probing_raw", train_x, y_train, test_x, y_test)
+        scores["sparse_probing_raw_all"] = _probe_accuracy(train_x, y_train, test_x, y_test)
+        per_task[task] = scores
+    return per_task
 
 
 def sparse_probing(
@@ -142,31 +190,20 @@ def sparse_probing(
     test_latents: Float[Tensor, "m s"],
     test_raw: Float[Tensor, "m d"],
     test_labels: dict[str, Int[Tensor, " m"]],
+    raw_scores: dict[str, dict[str, float]] | None = None,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Mean balanced probe accuracies (see module docstring) and the per-task numbers.
 
     Latents / dims are chosen on the train split only; accuracy is measured on test.
-    Tasks whose positive class is absent from either split are skipped.
+    Tasks whose positive class is absent from either split are skipped. `raw_scores`
+    (from `raw_probe_scores` on the same rows) skips recomputing the raw baselines.
     """
-    sources = {
-        "sae": (train_latents.double().numpy(), test_latents.double().numpy()),
-        "raw": (train_raw.double().numpy(), test_raw.double().numpy()),
-    }
+    if raw_scores is None:
+        raw_scores = raw_probe_scores(train_raw, train_labels, test_raw, test_labels)
+    train_x, test_x = train_latents.double().numpy(), test_latents.double().numpy()
     per_task: dict[str, dict[str, float]] = {}
-    for concept, task, value in binary_tasks(train_labels):
-        y_train = train_labels[concept].numpy() == value
-        y_test = test_labels[concept].numpy() == value
-        if y_train.all() or not y_train.any() or y_test.all() or not y_test.any():
-            continue
-        scores: dict[str, float] = {}
-        for source, (train_x, test_x) in sources.items():
-            prefix = "sparse_probing" if source == "sae" else "sparse_probing_raw"
-            for k in PROBE_KS:
-                chosen = _top_by_mean_difference(train_x, y_train, min(k, train_x.shape[1]))
-                scores[f"{prefix}_k{k}"] = _probe_accuracy(train_x[:, chosen], y_train, test_x[:, chosen], y_test)
-        train_x, test_x = sources["raw"]
-        scores["sparse_probing_raw_all"] = _probe_accuracy(train_x, y_train, test_x, y_test)
-        per_task[task] = scores
+    for task, y_train, y_test in _usable_tasks(train_labels, test_labels):
+        per_task[task] = _top_k_probes("sparse_probing", train_x, y_train, test_x, y_test) | raw_scores[task]
     if not per_task:
         return {}, {}
     keys = next(iter(per_task.values())).keys()
@@ -194,32 +231,45 @@ class TopActivations:
         self.indices = indices.gather(0, top_rows)
 
 
-def monosemanticity(top: TopActivations, labels: dict[str, Int[Tensor, " n"]]) -> dict[str, float]:
-    """`monosemanticity` (chance-rescaled purity), raw `monosemanticity_purity`, `_chance`, `_latents`."""
+def _best_label_lift(
+    top_indices: Int[Tensor, "N latents"], active: Bool[Tensor, "N latents"], labels: dict[str, Int[Tensor, " n"]]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per latent: the best lift over the labels `binary_tasks` defines, and that label's top share and base rate."""
+    fires = active.sum(0).double()
+    best_lift = torch.full((top_indices.shape[1],), -torch.inf, dtype=torch.float64)
+    best_share = torch.zeros_like(best_lift)
+    best_base = torch.zeros_like(best_lift)
+    for concept, _, value in binary_tasks(labels):
+        hits = labels[concept].long() == value
+        base = float(hits.double().mean())
+        share = (hits[top_indices] & active).sum(0).double() / fires
+        lift = (share - base) / (1.0 - base)
+        better = lift > best_lift
+        best_lift = torch.where(better, lift, best_lift)
+        best_share = torch.where(better, share, best_share)
+        best_base = torch.where(better, torch.full_like(best_base, base), best_base)
+    return best_lift, best_share, best_base
+
+
+def monosemanticity(top: TopActivations, labels: dict[str, Int[Tensor, " n"]], seed: int = 0) -> dict[str, float]:
+    """`monosemanticity` (mean best-label lift, see module docstring), with `monosemanticity_purity`
+    (mean top share of each latent's best label), `_chance` (mean base rate of that label),
+    `_null` (the score with labels permuted by `seed`) and `_latents` (latents scored).
+    Empty when no latent is alive or no concept has two values. Cost: O(top-N x latents x label values)."""
     fires = (top.values > 0).sum(0)
     scored = torch.nonzero(fires >= min(MIN_FIRES, top.n)).flatten()
+    labels = {name: values for name, values in labels.items() if torch.unique(values).numel() > 1}
     if scored.numel() == 0 or not labels:
         return {}
-    normalised, purities, chances = [], [], []
-    for values in labels.values():
-        values = values.long()
-        classes, counts = torch.unique(values, return_counts=True)
-        chance = float(counts.max()) / values.numel()
-        if chance >= 1.0:
-            continue
-        top_labels = values[top.indices[:, scored]]  # N x latents
-        active = torch.arange(top.n).unsqueeze(1) < fires[scored].unsqueeze(0)
-        per_class = torch.stack([((top_labels == c) & active).sum(0) for c in classes.tolist()])
-        latent_purity = (per_class.max(0).values.double() / fires[scored].double()).tolist()
-        purity = float(np.mean(latent_purity))
-        purities.append(purity)
-        chances.append(chance)
-        normalised.append(float(np.mean([(p - chance) / (1 - chance) for p in latent_purity])))
-    if not normalised:
-        return {}
+    indices = top.indices[:, scored]
+    active = torch.arange(indices.shape[0]).unsqueeze(1) < fires[scored].unsqueeze(0)
+    lift, share, base = _best_label_lift(indices, active, labels)
+    permutation = torch.randperm(next(iter(labels.values())).numel(), generator=torch.Generator().manual_seed(seed))
+    null_lift, _, _ = _best_label_lift(indices, active, {name: values[permutation] for name, values in labels.items()})
     return {
-        "monosemanticity": float(np.mean(normalised)),
-        "monosemanticity_purity": float(np.mean(purities)),
-        "monosemanticity_chance": float(np.mean(chances)),
+        "monosemanticity": float(lift.mean()),
+        "monosemanticity_purity": float(share.mean()),
+        "monosemanticity_chance": float(base.mean()),
+        "monosemanticity_null": float(null_lift.mean()),
         "monosemanticity_latents": float(scored.numel()),
     }

@@ -30,7 +30,10 @@ Cache entries (under `$INTERPGYM_HOME/cache/`):
   context+1 token ids), `plays_<split>.npy` (play index per row), `meta.json`;
 * `smollm2_downstream/<hash>/` (built on first `downstream(split)`): the clean
   position-0 residuals, clean final hidden states of every row, and the clean / zero- /
-  mean-ablated CE, so one evaluation only runs the blocks after the site once.
+  mean-ablated CE, so one evaluation only runs the blocks after the site once;
+* `smollm2_clean_distribution/<hash>/`: the clean next-token distribution of every
+  scored row in d + 1 numbers (sum p (log p - b) and W^T p), which make the KL of any
+  spliced logits exact without the clean unembedding (`splice.kl_div_sum_from_expected_unembedding`).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from interpgym.subjects import shakespeare
 from interpgym.subjects.activation_store import ChunkedArrayWriter, read_array, write_array
 from interpgym.subjects.activations import SPLITS, Reconstruct, Split
 from interpgym.subjects.lm_loader import LanguageModel, load_language_model
-from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div_sum
+from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div_sum_from_expected_unembedding
 
 DEFAULT_WINDOWS: tuple[int, int, int] = (768, 64, 64)  # train, val, test
 
@@ -276,6 +279,22 @@ class SmolLM2Subject:
 
         return get_or_build("smollm2_downstream", config, build)
 
+    def _clean_distribution(self, split: Split, baseline: Path) -> Path:
+        """Cache entry with the clean next-token distribution of every scored row in d + 1 numbers
+        (`LanguageModel.expected_unembedding`), so an evaluation computes KL(clean || spliced)
+        exactly from the spliced logits alone, without re-unembedding the clean states."""
+        clean_final = load_file(str(baseline / "clean.safetensors"))["clean_final"]
+
+        def build(tmp: Path) -> None:
+            firsts, expected = [], []
+            for start in range(0, len(clean_final), 256):
+                first, unembedding = self.lm.expected_unembedding(clean_final[start : start + 256].to(self.lm.device))
+                firsts.append(first.cpu())
+                expected.append(unembedding.cpu())
+            save_file({"negentropy_minus_bias": torch.cat(firsts).contiguous(), "expected_unembedding": torch.cat(expected).contiguous()}, str(tmp / "clean_distribution.safetensors"))
+
+        return get_or_build("smollm2_clean_distribution", {"baseline": baseline.name, "split": split, "version": 2}, build)
+
     @torch.no_grad()
     def downstream(self, reconstruct: Reconstruct, split: Split = "test") -> dict[str, float]:
         """LM next-token CE on held-out text with the site's rows replaced by `reconstruct(rows)`.
@@ -290,6 +309,7 @@ class SmolLM2Subject:
         require(split != "train", "downstream is measured on held-out text: use split val or test")
         directory = self._baseline(split)
         clean = load_file(str(directory / "clean.safetensors"))
+        distribution = load_file(str(self._clean_distribution(split, directory) / "clean_distribution.safetensors"))
         ce_cached = json.loads((directory / "ce.json").read_text())
         windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
         ce_spliced = kl_sum = 0.0
@@ -297,11 +317,13 @@ class SmolLM2Subject:
         for win, row in self._batches(split):
             kept = keep[row]
             spliced = apply_reconstruct(reconstruct, stored[row][kept].to(self.lm.device))
-            _, logits, ce = self._run(clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept)
+            final, logits, ce = self._run(clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept)
             ce_spliced += ce
-            clean_final = clean["clean_final"][first_kept : first_kept + len(logits)]
+            rows = slice(first_kept, first_kept + len(logits))
             first_kept += len(logits)
-            kl_sum += kl_div_sum(self.lm.unembed(clean_final.to(self.lm.device)), logits)
+            kl_sum += kl_div_sum_from_expected_unembedding(
+                distribution["negentropy_minus_bias"][rows].to(self.lm.device), distribution["expected_unembedding"][rows].to(self.lm.device), final, logits
+            )
         n = ce_cached["predictions"]
         metrics = ablation_metrics({"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n)
         metrics["downstream_inputs"] = float(n)

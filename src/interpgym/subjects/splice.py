@@ -47,6 +47,31 @@ def kl_div_sum(clean_logits: Float[Tensor, "n v"], spliced_logits: Float[Tensor,
     return (clean_logp.exp() * (clean_logp - spliced_logp)).sum(-1).double().sum().item()
 
 
+def _logsumexp_float64_sum(logits: Float[Tensor, "n v"]) -> Float[Tensor, " n"]:
+    """logsumexp over the last dim with the exponentials summed in float64 (no float64 copy of the logits)."""
+    if logits.dtype == torch.float64:
+        return torch.logsumexp(logits, -1)
+    peak = logits.max(-1, keepdim=True).values
+    return peak.squeeze(-1).double() + torch.exp(logits - peak).sum(-1, dtype=torch.float64).log()
+
+
+def kl_div_sum_from_expected_unembedding(
+    negentropy_minus_bias: Float[Tensor, " n"],
+    expected_unembedding: Float[Tensor, "n d"],
+    spliced_final: Float[Tensor, "n d"],
+    spliced_logits: Float[Tensor, "n v"],
+) -> float:
+    """Sum over rows of KL(p || softmax(spliced_logits)) where the clean p is given by
+    (sum_v p_v (log p_v - bias_v), W^T p) and spliced_logits = W spliced_final + bias.
+
+    Exact rearrangement of the KL (no truncation of p): sum_v p_v log q_v =
+    (W^T p) . h + p . bias - logsumexp(W h + bias). Accumulated in float64.
+    """
+    cross = (expected_unembedding.double() * spliced_final.double()).sum(-1)
+    log_normaliser = _logsumexp_float64_sum(spliced_logits)
+    return (negentropy_minus_bias.double() - cross + log_normaliser).sum().item()
+
+
 def kl_div(clean_logits: Float[Tensor, "n v"], spliced_logits: Float[Tensor, "n v"]) -> float:
     """Mean over rows of KL(softmax(clean) || softmax(spliced)) in nats."""
     return kl_div_sum(clean_logits, spliced_logits) / clean_logits.shape[0]
