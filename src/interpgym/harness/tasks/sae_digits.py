@@ -107,6 +107,6 @@ def make_task() -> Task:
         prepare_inputs=_prepare_inputs, starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
         budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=180.0, trial_memory_mb=4096),
         plots=metric_scatter("monosemanticity", "accuracy", title="sae/digits: accuracy vs monosemanticity (val)",
-                             xlabel="monosemanticity (chance-rescaled purity)", ylabel="spliced accuracy (val)"),
+                             xlabel="monosemanticity (base-rate lift)", ylabel="spliced accuracy (val)"),
         search_space=SEARCH_SPACE, default_params=STARTING,
     )
