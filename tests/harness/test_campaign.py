@@ -227,3 +227,13 @@ def test_leaderboard_json_has_a_row_per_task_and_agent(tmp_path, monkeypatch):  
     assert by_agent["starting"]["best_normalized_test"] == pytest.approx(0.0, abs=1e-6)
     assert by_agent["reference"]["best_normalized_test"] == pytest.approx(1.0, abs=1e-6)
     assert by_agent["reference"]["rank"] < by_agent["starting"]["rank"]
+
+
+def test_error_gist_shows_the_informative_line():
+    from interpgym.harness.cli import _error_gist
+
+    tail = "Traceback (most recent call last):\n  File \"solution.py\", line 3\nValueError: bad k\n\n"
+    assert _error_gist(tail) == "ValueError: bad k"
+    assert _error_gist(None) == ""
+    long = "x" * 100
+    assert _error_gist(long) == "x" * 59 + "…" and len(_error_gist(long)) == 60

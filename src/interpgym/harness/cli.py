@@ -121,12 +121,20 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
         table.add_column(col)
     for t in result["trials"]:
         table.add_row(str(t["n"]), t["status"], _fmt(t["val_score"]), _fmt(t["normalized"], 3), f"{t['wall_s']:.1f}",
-                      (t["error"] or "")[:60].replace("\n", " "))
+                      _error_gist(t["error"]))
     console.print(table)
     b = result["best"]
     console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  test {_fmt(b['test'])}  "
                   f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""))
     return result
+
+
+def _error_gist(error: str | None, width: int = 60) -> str:
+    """The informative line of a trial's error for a table cell: the last non-empty line
+    (a crash's stderr tail ends with the exception), cut to `width` characters."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    gist = lines[-1] if lines else ""
+    return gist if len(gist) <= width else gist[: width - 1] + "…"
 
 
 def leaderboard_json(task: str | None = None) -> tuple[list, list]:

@@ -152,7 +152,7 @@ def _score(artifact: Artifact, split: Split, seed: int) -> Score:
     bound, flops, extra = _verify(name)
     budget = flop_budget()
     if flops > budget:
-        raise InvalidSolution(f"{name} costs {flops:,} FLOPs, over the budget of {budget:,}")
+        raise InvalidSolution(f"verification costs {flops:,} FLOPs, over the budget of {budget:,} ({name})")
     return Score(value=bound, metrics={"strategy": name, "bound": bound, "flops": flops, "flop_budget": budget, **extra})
 
 
