@@ -7,7 +7,7 @@ dequantised), trained on the 97,536 train-split rows of the default activation s
 plays. Also measures the wall time of one evaluation (all metrics, and the downstream
 splice alone, with the activation store and clean baselines already cached).
 
-    PYTHONPATH=src python benchmarks/sae_smollm2_target.py --json results/sae_smollm2_target.json
+    PYTHONPATH=src python benchmarks/sae_smollm2_target.py --json benchmarks/results/sae_smollm2_target.json
 
 Writes JSON (config, metrics, timings, pass/fail per target) and prints a table.
 """
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="checkpoint here every 100 steps and resume from it")
     parser.add_argument("--save", type=Path, default=None, help="also save the SAE (SAELens format) here")
-    parser.add_argument("--json", type=Path, default=Path("results/sae_smollm2_target.json"))
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/sae_smollm2_target.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
