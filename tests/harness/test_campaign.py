@@ -77,7 +77,7 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     code, output = invoke("tasks", "--json", str(out))
     assert code == 0, output
     (row,) = json.loads(out.read_text())["tasks"]
-    assert row["id"] == "demo/mean" and row["version"] == "2" and row["direction"] == "max"
+    assert row["id"] == "demo/mean" and row["version"] == "3" and row["direction"] == "max"
     assert {"trials", "minutes", "trial_timeout_s", "trial_memory_mb"} <= set(row["budgets"])
     assert row["baselines"]["reference"]["val"] > row["baselines"]["starting"]["val"]
 

@@ -20,7 +20,8 @@ from interpgym.core.cache import home
 from interpgym.harness.sandbox import Limits, namespaces_available
 from interpgym.harness.secret import private_dir
 from interpgym.harness.tasks import demo_mean
-from interpgym.harness.trial import run_trial
+from interpgym.harness.task import InvalidSolution
+from interpgym.harness.trial import load_artifact, materialize, read_only_digest, run_trial
 
 needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="no unprivileged user/mount/net namespaces here")
 
@@ -90,7 +91,7 @@ def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
 @needs_namespaces
 def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
     outcome = trial(demo, f"""
-        leaked = os.listdir({str(home())!r})
+        leaked = os.listdir({str(home())!r}) if os.path.exists({str(home())!r}) else []
         if leaked:
             print("saw", leaked, file=sys.stderr); sys.exit(3)
     """, WRITE_ZERO)
@@ -165,8 +166,15 @@ def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_p
         shutil.rmtree(os.environ["INTERPGYM_ARTIFACT_DIR"])
         os.symlink({str(host)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"])
     """)
-    assert outcome.status == "invalid" and "not a plain directory" in outcome.error, outcome.error
+    # As root the solution cannot even replace it (the workspace folder is not its own);
+    # otherwise the harness refuses to follow the link.
+    assert (outcome.status == "invalid" and "not a plain directory" in outcome.error) or (
+        outcome.status == "crash" and "Permission denied" in outcome.error), outcome.error
     assert_not_rewarded(outcome, starting_val)
+    link = tmp_path / "linked-artifact"
+    link.symlink_to(host)
+    with pytest.raises(InvalidSolution, match="not a plain directory"):
+        load_artifact(link)
 
 
 @needs_namespaces
@@ -175,7 +183,8 @@ def test_writing_outside_the_workspace_fails(demo, starting_val, tmp_path):  # n
     outcome = trial(demo, f"""
         open({str(target)!r}, "w").write("escaped")
     """, WRITE_GOOD)
-    assert outcome.status == "crash" and "Read-only file system" in outcome.error
+    assert outcome.status == "crash"
+    assert any(reason in outcome.error for reason in ("Read-only file system", "No such file", "Permission denied"))
     assert not target.exists()
     assert_not_rewarded(outcome, starting_val)
 
@@ -298,8 +307,27 @@ def test_editing_a_read_only_file_at_run_time_is_invalid(demo, starting_val):  #
         with open("INSTRUCTIONS.md", "a") as f:
             f.write("ignore the budget")
     """, WRITE_GOOD)
-    assert outcome.status == "invalid" and "read-only" in outcome.error, outcome.error
+    # As root the files are not the solution's to write; otherwise the harness's check catches the edit.
+    assert (outcome.status == "invalid" and "read-only" in outcome.error) or (
+        outcome.status == "crash" and "Permission denied" in outcome.error), outcome.error
     assert_not_rewarded(outcome, starting_val)
+
+
+def test_read_only_check_sees_a_rewrite_that_restores_size_and_mtime(demo, tmp_path):  # noqa: ANN001
+    # The harness-side check (what protects read-only files when the harness is not root):
+    # a same-size rewrite with the old mtime put back still changes the kernel-kept ctime.
+    materialize(demo, tmp_path, None, demo.default_params)
+    target = tmp_path / "data" / "train.safetensors"
+    before = read_only_digest(demo, tmp_path)
+    info = target.stat()
+    time.sleep(0.01)
+    data = bytearray(target.read_bytes())
+    data[-4:] = bytes(4)
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    after = read_only_digest(demo, tmp_path)
+    assert target.stat().st_size == info.st_size and target.stat().st_mtime_ns == info.st_mtime_ns
+    assert before["data/train.safetensors"] != after["data/train.safetensors"]
 
 
 def test_proposing_a_read_only_file_is_invalid_without_running(demo, starting_val):  # noqa: ANN001

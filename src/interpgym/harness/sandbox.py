@@ -8,77 +8,59 @@ working directory and guarantees, whatever the code does:
   ones that called `setsid`) once `limits.timeout_s` of wall clock has passed;
 * **memory**: `RLIMIT_AS` caps each process's address space at `limits.memory_mb`;
   `RLIMIT_NPROC` caps process creation (fork bombs fail with EAGAIN);
-* **files** (when namespaces are available): every mount is remounted read-only except
-  the workspace, and each directory in `hidden` is covered by an empty read-only tmpfs
-  (each file by `/dev/null`), so the harness's cache, run store, private test data and
-  the user's credential files cannot be read or written;
-* **network** (when namespaces are available): a fresh network namespace with only a
-  down loopback device;
+* **isolation** (when namespaces are available: the harness is root, or unprivileged user
+  namespaces are allowed): the solution runs in fresh mount, PID, network, IPC, UTS and
+  cgroup namespaces, in a minimal root of read-only system and Python directories where
+  the workspace (at `/workspace`) is the only writable host path, with no capabilities,
+  `no_new_privs`, a seccomp filter (no Unix sockets, no new namespaces, no mount calls)
+  and, when the harness is root, a fresh unprivileged uid. See `sandbox_init`, which
+  builds that root, for the full list. Paths in `hidden` that would still be visible
+  there (under a bound directory) are covered by an empty read-only tmpfs or `/dev/null`;
+* **an honest report**: exit code and peak memory come from the sandbox's first process,
+  which the solution can neither trace nor reach; a report that does not parse is a
+  crash of the sandbox, never a number the harness trusts;
 * **secrets**: the environment is rebuilt from a small allow-list; nothing named like a
   key, token or secret is passed on.
 
-Namespaces come from util-linux `unshare -r -n -m -p` (unprivileged user namespaces).
-Where they are unavailable the run still has time, memory, process and environment
+Where namespaces are unavailable the run still has time, memory, process and environment
 limits, and `SandboxResult.isolation` says `"rlimits-only"` so the record shows it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from interpgym.harness import sandbox_init
+from interpgym.harness.scratch import scratch_tree
+
 # Environment variables passed through to the solution (values from the harness env).
 _ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
-
-# Runs inside the new namespaces, before the solution: make the workspace its own
-# writable mount, hide private paths, then remount everything else read-only.
-_INIT_SCRIPT = r"""
-set -e
-ws="$1"; shift
-nhidden="$1"; shift
-i=0
-while [ "$i" -lt "$nhidden" ]; do
-  if [ -d "$1" ]; then mount -t tmpfs -o ro,size=4k,mode=000 interpgym-hidden "$1"
-  else mount --bind /dev/null "$1"; fi
-  shift; i=$((i+1))
-done
-mount --bind "$ws" "$ws"
-awk '{print $5}' /proc/self/mountinfo | while read -r mp; do
-  case "$mp" in "$ws"|/proc|/proc/*|/dev|/dev/*|/sys|/sys/*) continue;; esac
-  mount -o remount,bind,ro "$mp" 2>/dev/null || true
-done
-mount -t tmpfs -o size=64m,mode=1777 interpgym-shm /dev/shm 2>/dev/null || true
-cd "$ws"  # re-enter through the new writable mount (the inherited cwd points at the old one)
-exec "$@"
-"""
-
-
-# First process inside the sandbox: runs the solution as its child, then reports the exit
-# status and the peak RSS of the solution's process tree on a pipe. (The harness can't
-# measure this itself: a forked child's max RSS starts at the harness's own RSS.) The
-# solution does not inherit the pipe (close_fds), so it cannot forge the report.
-_REPORTER = (
-    "import os, resource, subprocess, sys\n"
-    "fd = int(sys.argv[1])\n"
-    "try:\n"
-    "    rc = subprocess.call(sys.argv[2:])\n"
-    "except OSError as exc:\n"
-    "    print(f'cannot start solution: {exc}', file=sys.stderr); rc = 127\n"
-    "peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "os.write(fd, f'{rc} {peak_kib}'.encode())\n"
-    "sys.exit(0)\n"
-)
+INSIDE_WORKSPACE = sandbox_init.INSIDE_WORKSPACE
+# System directories the minimal root binds read-only (those that exist; symlinks are recreated).
+_SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda",
+                 "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/passwd",
+                 "/etc/group", "/etc/nsswitch.conf", "/etc/localtime", "/etc/os-release", "/sys")
+# Character devices the solution may use; GPUs only where the driver made them.
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+            "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia0", "/dev/nvidia1",
+            "/dev/nvidia2", "/dev/nvidia3", "/dev/nvidia4", "/dev/nvidia5", "/dev/nvidia6", "/dev/nvidia7")
+# Trial uids when the harness is root: far above any real account's, one fresh per run.
+_TRIAL_UID_BASE, _TRIAL_UID_SPAN = 1_000_000, 1_000_000
+_REPORT = re.compile(r"(-?\d{1,3}) (\d{1,12})")
 
 
 @dataclass(frozen=True)
@@ -108,18 +90,28 @@ class SandboxResult:
         return -self.returncode if self.returncode is not None and self.returncode < 0 else None
 
 
+def harness_is_root() -> bool:
+    return os.geteuid() == 0
+
+
 @functools.cache
 def namespaces_available() -> bool:
-    """True iff `unshare -r -n -m -p` works here and read-only remounts succeed (probed once)."""
-    if shutil.which("unshare") is None or sys.platform != "linux":
+    """True iff the full sandbox works here: a trivial solution runs in it and writes its workspace (probed once)."""
+    if shutil.which("unshare") is None or shutil.which("setpriv") is None or sys.platform != "linux":
         return False
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = subprocess.run(
-            ["unshare", "-r", "-n", "-m", "-p", "--fork", "--kill-child", "--mount-proc",
-             "sh", "-c", _INIT_SCRIPT, "interpgym-init", tmp, "0", "sh", "-c", "touch \"$0\"/ok", tmp],
-            capture_output=True, timeout=30,
-        )
-        return probe.returncode == 0 and (Path(tmp) / "ok").exists()
+    with scratch_tree("probe-") as tree:
+        workspace = tree / "ws"
+        workspace.mkdir()
+        uid = None
+        if harness_is_root():
+            uid = _TRIAL_UID_BASE + secrets.randbelow(_TRIAL_UID_SPAN)
+            _own([workspace], uid)
+        try:
+            result = _run_isolated([sys.executable, "-S", "-c", "open('ok', 'w').write('1')"], workspace, tree,
+                                   Limits(timeout_s=60), hidden=(), env=None, uid=uid)
+        except OSError:
+            return False
+        return result.returncode == 0 and (workspace / "ok").exists()
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -127,6 +119,14 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: os.environ[k] for k in _ENV_ALLOW if k in os.environ}
     env.update(extra or {})
     return {k: v for k, v in env.items() if not any(m in k.upper() for m in _SECRET_MARKERS)}
+
+
+def inside_path(workspace: Path, path: Path) -> str:
+    """Where `path` (inside `workspace`) appears to the solution: under `/workspace` when isolated."""
+    if not namespaces_available():
+        return str(path)
+    rel = Path(path).resolve().relative_to(Path(workspace).resolve())
+    return str(Path(INSIDE_WORKSPACE) / rel) if rel.parts else INSIDE_WORKSPACE
 
 
 @functools.cache
@@ -162,6 +162,55 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return handle.read().decode("utf-8", errors="replace")[-chars:]
 
 
+def _python_dirs() -> list[str]:
+    """The directories the solution's Python needs: interpreter prefixes and the interpgym installation."""
+    import interpgym
+
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+            str(Path(interpgym.__file__).resolve().parent.parent)}
+    dirs |= {str(Path(p).resolve()) for p in dirs}
+    dirs.add(str(Path(sys.executable).resolve().parent.parent))
+    return sorted(dirs)
+
+
+def _init_config(argv: Sequence[str], workspace: Path, tree: Path, hidden: Sequence[Path], report_fd: int,
+                 uid: int | None) -> dict:
+    root = tree / "root"
+    root.mkdir()
+    return {
+        "root": str(root), "workspace": str(workspace), "argv": list(argv), "report_fd": report_fd, "uid": uid,
+        "ro_paths": [*_SYSTEM_PATHS, *_python_dirs()], "devices": list(_DEVICES),
+        "hidden": [str(Path(p).resolve()) for p in hidden if os.path.lexists(p)],
+    }
+
+
+def _own(paths: Sequence[Path], uid: int) -> None:
+    """Hand the writable folders (and everything in them) to the trial's uid; the rest stays root's, read-only."""
+    for top in paths:
+        os.chown(top, uid, uid, follow_symlinks=False)
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+
+
+def _open_up(workspace: Path) -> None:
+    """Make the workspace readable (not writable) by any uid: the trial's uid must read its inputs."""
+    for dirpath, dirnames, filenames in os.walk(workspace):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
+def _parse_report(raw: bytes) -> tuple[int, float] | None:
+    """(exit code, peak MiB) from the first process's report, or None if it is not exactly that."""
+    match = _REPORT.fullmatch(raw.decode("ascii", errors="replace"))
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)) / 1024  # Linux ru_maxrss: KiB -> MiB
+
+
 def run_sandboxed(
     argv: Sequence[str],
     workspace: Path,
@@ -169,64 +218,111 @@ def run_sandboxed(
     *,
     hidden: Sequence[Path] = (),  # directories (-> empty tmpfs) and files (-> /dev/null) to hide; others skipped
     env: dict[str, str] | None = None,
+    writable: Sequence[Path] = (),  # folders of the workspace the solution may write (default: the workspace)
+    prepared: TrialUser | None = None,  # from `prepare_workspace`, when the caller prepared it already
 ) -> SandboxResult:
     """Run `argv` in `workspace` under `limits` (see module docs). Never raises for what the code does.
 
-    stdout/stderr go to files in a harness temp dir (not the workspace), so output volume
-    cannot exhaust the harness's memory; only their tails are returned.
+    stdout/stderr go to files in the trial's private scratch tree (not the workspace), so
+    output volume cannot exhaust the harness's memory; only their tails are returned.
     """
     workspace = Path(workspace).resolve()
-    isolation = "namespaces" if namespaces_available() else "rlimits-only"
-    report_read, report_write = os.pipe()
-    command = [sys.executable, "-S", "-c", _REPORTER, str(report_write), *argv]
-    if isolation == "namespaces":
-        existing_hidden = [str(Path(p).resolve()) for p in hidden if Path(p).is_dir() or Path(p).is_file()]
-        # A hidden path that contains the workspace would hide the workspace too.
-        existing_hidden = [p for p in existing_hidden if not str(workspace).startswith(p.rstrip("/") + "/")]
-        # A path inside another hidden one is hidden already (and no longer exists to mount on).
-        existing_hidden = [p for p in existing_hidden
-                           if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in existing_hidden)]
-        command = ["unshare", "-r", "-n", "-m", "-p", "--fork", "--kill-child", "--mount-proc",
-                   "sh", "-c", _INIT_SCRIPT, "interpgym-init", str(workspace),
-                   str(len(existing_hidden)), *existing_hidden, *command]
-    with tempfile.TemporaryDirectory(prefix="interpgym-io-") as io_dir:
-        out_path, err_path = Path(io_dir) / "stdout", Path(io_dir) / "stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            start = time.perf_counter()
+    with scratch_tree("run-") as tree:
+        if namespaces_available():
+            user = prepared or prepare_workspace(workspace, tuple(writable) or (workspace,))
+            return _run_isolated(argv, workspace, tree, limits, hidden=hidden, env=env, uid=user.uid)
+        return _run(argv, workspace, tree, limits, env=env, isolation="rlimits-only", report=False)
+
+
+@dataclass(frozen=True)
+class TrialUser:
+    """Who the solution runs as: a fresh unprivileged uid (harness is root) or the harness's own user (None)."""
+
+    uid: int | None
+
+
+def prepare_workspace(workspace: Path, writable: Sequence[Path]) -> TrialUser:
+    """Set the workspace's ownership for one isolated run, before the caller stamps its read-only files.
+
+    As root: every file becomes readable by anyone and writable by root only, the
+    workspace folder becomes sticky (the solution may add entries there, not touch
+    root's), and the `writable` folders are handed to a fresh trial uid. Otherwise nothing changes (the
+    solution runs as the harness's user, and the harness's read-only check applies).
+    """
+    if not (harness_is_root() and namespaces_available()):
+        return TrialUser(uid=None)
+    uid = _TRIAL_UID_BASE + secrets.randbelow(_TRIAL_UID_SPAN)
+    _open_up(Path(workspace))
+    # Sticky and world-writable: the solution may add entries next to its folders (atomic
+    # saves rename a sibling temp folder onto artifact/), never remove or rename root's.
+    os.chmod(workspace, 0o1777)
+    _own(writable, uid)
+    return TrialUser(uid=uid)
+
+
+def _run_isolated(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, hidden: Sequence[Path],
+                  env: dict[str, str] | None, uid: int | None) -> SandboxResult:
+    namespaces = ["--net", "--mount", "--pid", "--ipc", "--uts", "--cgroup", "--fork", "--kill-child"]
+    if not harness_is_root():
+        namespaces = ["--user", "--map-root-user", *namespaces]
+    return _run(argv, workspace, tree, limits, env=env, isolation="namespaces", report=True,
+                wrap=lambda fd: ["unshare", *namespaces, sys.executable, "-S", "-I", "-B", sandbox_init.__file__,
+                                 json.dumps(_init_config(argv, workspace, tree, hidden, fd, uid))])
+
+
+def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, env: dict[str, str] | None,
+         isolation: str, report: bool, wrap=None) -> SandboxResult:  # noqa: ANN001
+    report_read, report_write = os.pipe() if report else (None, None)
+    command = wrap(report_write) if wrap else list(argv)
+    out_path, err_path = tree / "stdout", tree / "stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        try:
             proc = subprocess.Popen(
                 command, cwd=workspace, env=scrubbed_env(env), stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, preexec_fn=functools.partial(_set_limits, limits, _prctl()),
-                close_fds=True, pass_fds=(report_write,),
+                close_fds=True, pass_fds=(report_write,) if report else (),
             )
-            os.close(report_write)
-            timed_out = False
-            deadline = start + limits.timeout_s
-            status, rusage = 0, None
-            while True:
-                pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    timed_out = True
-                    _kill_group(proc.pid)
-                    _, status, rusage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.02)
-            wall = time.perf_counter() - start
-            # Whatever the solution left running in its group (rlimits-only mode) dies too.
-            _kill_group(proc.pid)
-            with os.fdopen(report_read, "rb") as report:
-                fields = report.read(256).decode(errors="replace").split()
-        returncode, peak = None, None
-        if len(fields) == 2 and not timed_out:
-            returncode, peak = int(fields[0]), int(fields[1]) / 1024  # Linux ru_maxrss: KiB -> MiB
-        elif not timed_out:  # the reporter itself died (e.g. killed for memory before reporting)
+        finally:
+            if report:
+                os.close(report_write)
+        timed_out = False
+        deadline = start + limits.timeout_s
+        status = 0
+        while True:
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                timed_out = True
+                _kill_group(proc.pid)
+                _, status, _ = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        # Whatever the solution left running in its group (rlimits-only mode) dies too.
+        _kill_group(proc.pid)
+        raw = b""
+        if report:
+            with os.fdopen(report_read, "rb") as handle:
+                raw = handle.read(64)
+    returncode, peak, problem = None, None, ""
+    if timed_out:
+        pass
+    elif not report:
+        returncode = os.waitstatus_to_exitcode(status)
+    else:
+        parsed = _parse_report(raw)
+        if parsed is not None:
+            returncode, peak = parsed
+        else:  # the first process died before reporting (e.g. killed for memory) or could not build the root
             returncode = os.waitstatus_to_exitcode(status) or -9
-        return SandboxResult(
-            returncode=returncode, timed_out=timed_out, wall_s=wall, peak_mem_mb=peak,
-            stdout_tail=_tail(out_path),
-            stderr_tail=_tail(err_path), isolation=isolation,
-        )
+            if raw:
+                problem = f"interpgym sandbox: set-up failed ({raw[:32].decode(errors='replace')})\n"
+    return SandboxResult(
+        returncode=returncode, timed_out=timed_out, wall_s=wall, peak_mem_mb=peak,
+        stdout_tail=_tail(out_path), stderr_tail=problem + _tail(err_path), isolation=isolation,
+    )
 
 
 def _kill_group(pgid: int) -> None:

@@ -43,9 +43,16 @@ def secret_id() -> str:
     return hashlib.sha256(("id:" + harness_secret()).encode()).hexdigest()[:12]
 
 
+PRIVATE_SEED_BITS = 256
+
+
 def private_seed(purpose: str) -> int:
-    """A 63-bit seed for `purpose` derived from the secret; unknowable without reading it."""
-    return int.from_bytes(hashlib.sha256(f"{harness_secret()}:{purpose}".encode()).digest()[:8], "big") >> 1
+    """A 256-bit seed for `purpose` derived from the secret; unknowable without reading it.
+
+    Use it through `core.seeding.generator` / `numpy_random_state`, which keep every bit
+    (a 64-bit `manual_seed` would make the private data searchable from public data).
+    """
+    return int.from_bytes(hashlib.sha256(f"{harness_secret()}:{purpose}".encode()).digest(), "big")
 
 
 def private_dir(task_id: str, version: str, build) -> Path:  # noqa: ANN001 (build: Callable[[Path], None])

@@ -10,6 +10,7 @@ report) may read while a campaign writes.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 import uuid
@@ -64,8 +65,40 @@ CREATE TABLE IF NOT EXISTS trials (
 """
 
 
+# What one trial row may hold: a proposal's text is the agent's, so its size is capped here,
+# at the boundary, whatever the agent sent (the full text of an oversized proposal is dropped).
+MAX_FILES_CHARS = 1 << 20
+MAX_DIFF_CHARS = 256 << 10
+MAX_TEXT_CHARS = 16 << 10  # error and note
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (SQLite and strict JSON hold no inf/NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, allow_nan=False, default=str)
+    return None if value is None else json.dumps(_finite(value), sort_keys=True, allow_nan=False, default=str)
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... {len(text) - limit} more characters not recorded]"
+
+
+def _bounded_trial_fields(trial: TrialRecord) -> tuple[str | None, str]:
+    """The `files` JSON and diff as stored: an oversized proposal keeps a clipped diff and no full files."""
+    files = _dumps(trial.files)
+    if files is not None and len(files) > MAX_FILES_CHARS:
+        files = None
+    return files, _clip(trial.diff, MAX_DIFF_CHARS) or ""
 
 
 def _loads(text: str | None) -> Any:
@@ -125,13 +158,15 @@ class RunStore:
             (count,) = db.execute("SELECT COUNT(*) FROM trials WHERE campaign_id=?", (campaign_id,)).fetchone()
             if trial.n != count + 1:
                 raise RuntimeError(f"trial n={trial.n} out of order: campaign {campaign_id} has {count} trials")
+            files, diff = _bounded_trial_fields(trial)
             db.execute(
                 "INSERT INTO trials (campaign_id, n, status, val_score, normalized, params, files, diff, metrics,"
                 " wall_s, peak_mem_mb, error, note, usage, isolation, finished_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (campaign_id, trial.n, trial.status, trial.val_score, trial.normalized, _dumps(trial.params),
-                 _dumps(trial.files), trial.diff, _dumps(trial.metrics), trial.wall_s, trial.peak_mem_mb,
-                 trial.error, trial.note, _dumps(usage or {}), isolation, time.time()),
+                (campaign_id, trial.n, trial.status, _finite(trial.val_score), _finite(trial.normalized),
+                 _dumps(trial.params), files, diff, _dumps(trial.metrics), _finite(trial.wall_s) or 0.0,
+                 _finite(trial.peak_mem_mb), _clip(trial.error, MAX_TEXT_CHARS), _clip(trial.note, MAX_TEXT_CHARS) or "",
+                 _dumps(usage or {}), isolation, time.time()),
             )
 
     def finish_campaign(self, campaign_id: str, *, best_trial: int | None, best_val: float | None,
@@ -142,7 +177,8 @@ class RunStore:
             db.execute(
                 "UPDATE campaigns SET status='finished', best_trial=?, best_val=?, test_score=?, normalized_test=?,"
                 " test_metrics=?, finished_at=? WHERE campaign_id=?",
-                (best_trial, best_val, test_score, normalized_test, _dumps(test_metrics), time.time(), campaign_id),
+                (best_trial, _finite(best_val), _finite(test_score), _finite(normalized_test), _dumps(test_metrics),
+                 time.time(), campaign_id),
             )
 
     def _trial(self, row: sqlite3.Row) -> TrialRecord:

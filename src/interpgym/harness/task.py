@@ -31,6 +31,7 @@ from interpgym.core.errors import UserError
 from interpgym.core.hashing import config_hash
 
 Split = Literal["val", "test"]
+MAX_JSON_BYTES = 1 << 20  # default cap per artifact JSON file: parsed JSON takes up to ~25x its size in memory
 
 
 class InvalidSolution(Exception):
@@ -78,8 +79,21 @@ class Score:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.value):
+        """A score holds finite numbers only: an inf or NaN anywhere is the artifact's fault, recorded as invalid."""
+        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
             raise InvalidSolution(f"score is not finite ({self.value})")
+        _require_finite(self.metrics, "metrics")
+
+
+def _require_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidSolution(f"{where} is not finite ({value}): the artifact's numbers overflow")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _require_finite(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _require_finite(item, f"{where}[{i}]")
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class Task:
     search_space: dict[str, dict[str, Any]] | None = None
     default_params: dict[str, Any] | None = None
     entrypoint: str = "solution.py"
+    max_json_bytes: int = MAX_JSON_BYTES  # per artifact JSON file (raise it for tasks whose artifact is a JSON program)
     # Optional: the task's own plots for the report, from its finished campaigns: (campaigns, out_dir) -> files.
     plots: Callable[[list[Any], Path], list[Path]] | None = None
 

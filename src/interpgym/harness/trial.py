@@ -15,13 +15,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import resource
 import shutil
+import stat
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,17 @@ from interpgym.core.cache import get_or_build, home
 from interpgym.core.errors import UserError
 from interpgym.harness.records import Status
 from interpgym.harness.secret import secret_id
-from interpgym.harness.sandbox import Limits, SandboxResult, run_sandboxed
-from interpgym.harness.task import Artifact, InvalidSolution, Score, Split, Task
+from interpgym.harness.sandbox import Limits, SandboxResult, inside_path, prepare_workspace, run_sandboxed
+from interpgym.harness.scratch import scratch_tree
+from interpgym.harness.task import MAX_JSON_BYTES, Artifact, InvalidSolution, Score, Split, Task
 
 ARTIFACT_DIR = "artifact"
 DATA_DIR = "data"
-MAX_JSON_BYTES = 8 << 20
 MAX_ARTIFACT_BYTES = 1 << 30
+MAX_ARTIFACT_FILES = 64
+MAX_EDITABLE_BYTES = 1 << 20  # per editable file a proposal writes (source code, params)
+MAX_WORKSPACE_ENTRIES = 20_000  # entries the read-only check walks outside artifact/ and tmp/
+WRITABLE_DIRS = (ARTIFACT_DIR, "tmp")
 _OOM_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory", "std::bad_alloc")
 
 
@@ -68,13 +74,17 @@ def inputs_dir(task: Task) -> Path:
 def materialize(task: Task, dest: Path, files: dict[str, str] | None, params: dict[str, Any] | None) -> None:
     """Write a fresh workspace for one trial into empty `dest`.
 
-    Raises `InvalidSolution` if `files` touches a path that is not editable or `params`
-    are off the search space (the trial is then recorded `invalid` without running).
+    Raises `InvalidSolution` if `files` touches a path that is not editable, a file is
+    larger than `MAX_EDITABLE_BYTES`, or `params` are off the search space (the trial is
+    then recorded `invalid` without running).
     """
     files = dict(files or {})
     not_editable = sorted(set(files) - set(task.editable_files))
     if not_editable:
         raise InvalidSolution(f"files {not_editable} are read-only; editable: {sorted(task.editable_files)}")
+    oversized = sorted(rel for rel, text in files.items() if len(text.encode()) > MAX_EDITABLE_BYTES)
+    if oversized:
+        raise InvalidSolution(f"files {oversized} exceed {MAX_EDITABLE_BYTES >> 10} KiB each; keep data out of source files")
     for rel, text in {**task.editable_files, **files}.items():
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,60 +96,92 @@ def materialize(task: Task, dest: Path, files: dict[str, str] | None, params: di
         resolved = {**(task.default_params or {}), **(params or {})}
         task.validate_params(resolved)
         (dest / "params.json").write_text(json.dumps(resolved, indent=1, sort_keys=True))
-    (dest / ARTIFACT_DIR).mkdir()
-    (dest / "tmp").mkdir()
+    for name in WRITABLE_DIRS:
+        (dest / name).mkdir()
 
 
-def read_only_digest(task: Task, workspace: Path) -> dict[str, str]:
-    """sha256 of every file in the workspace the solution may not change (all but editable, artifact, tmp)."""
-    digests = {}
-    for path in sorted(workspace.rglob("*")):
-        rel = path.relative_to(workspace).as_posix()
-        if rel in task.editable_files or rel.split("/")[0] in (ARTIFACT_DIR, "tmp", "__pycache__"):
-            continue
-        if path.is_symlink() or path.is_file():
-            digests[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "link"
-    return digests
+FileStamp = tuple[int, int, int, int, int]  # (mode, size, inode, mtime_ns, ctime_ns)
 
 
-def load_artifact(directory: Path) -> Artifact:
+def read_only_digest(task: Task, workspace: Path) -> dict[str, FileStamp]:
+    """The `lstat` stamp of every entry the solution may not change (all but editable files, artifact/, tmp/).
+
+    Bounded work whatever the solution left: nothing is read or followed (a link is
+    stamped as a link), artifact/ and tmp/ are not entered, and more than
+    `MAX_WORKSPACE_ENTRIES` entries is an `InvalidSolution`. Comparing stamps detects any
+    change: the kernel sets ctime on every write, rename or chmod, and only a privileged
+    process can set the clock back.
+    """
+    stamps: dict[str, FileStamp] = {}
+    pending = [workspace]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                rel = Path(entry.path).relative_to(workspace).as_posix()
+                if rel in WRITABLE_DIRS or rel in task.editable_files:
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                stamps[rel] = (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+                if len(stamps) > MAX_WORKSPACE_ENTRIES:
+                    raise InvalidSolution(f"the workspace holds more than {MAX_WORKSPACE_ENTRIES} entries outside "
+                                          "artifact/ and tmp/")
+                if stat.S_ISDIR(info.st_mode):
+                    pending.append(Path(entry.path))
+    return stamps
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def load_artifact(directory: Path, *, max_json_bytes: int = MAX_JSON_BYTES) -> Artifact:
     """Load an artifact directory safely: top-level `*.safetensors` and `*.json` regular files only.
 
-    Anything else (pickles, `.pt`, links, folders, oversized JSON) is an `InvalidSolution`.
-    Nothing here can execute code from the files.
+    Anything else (pickles, `.pt`, links, folders, more than `MAX_ARTIFACT_FILES` files,
+    oversized files, JSON with NaN/Infinity) is an `InvalidSolution`; sizes are checked
+    from `lstat` before anything is read. Nothing here can execute code from the files.
     """
     tensors: dict[str, dict] = {}
     data: dict[str, Any] = {}
-    total = 0
     # The solution owns the workspace: it may have replaced artifact/ itself by a link to a
     # host folder the harness (not the sandbox) can read. Never follow it.
     if Path(directory).is_symlink() or not Path(directory).is_dir():
         raise InvalidSolution("artifact/ is not a plain directory (a link or a file); write files inside it")
-    entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    entries = []
+    with os.scandir(directory) as scan:
+        for entry in scan:
+            entries.append(entry)
+            if len(entries) > MAX_ARTIFACT_FILES:
+                raise InvalidSolution(f"artifact/ holds more than {MAX_ARTIFACT_FILES} files")
     if not entries:
         raise InvalidSolution("the solution wrote no artifact (artifact/ is empty)")
-    for entry in entries:
+    total = 0
+    for entry in sorted(entries, key=lambda e: e.name):
         if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
             raise InvalidSolution(f"artifact/{entry.name} is not a regular file; only .safetensors and .json files are allowed")
-        size = entry.stat(follow_symlinks=False).st_size
-        total += size
+        total += entry.stat(follow_symlinks=False).st_size
         if total > MAX_ARTIFACT_BYTES:
             raise InvalidSolution(f"artifact exceeds {MAX_ARTIFACT_BYTES >> 20} MiB")
+        if entry.name.rpartition(".")[2] not in ("safetensors", "json"):
+            raise InvalidSolution(f"artifact/{entry.name}: only .safetensors and .json files are allowed (no pickles)")
+        if entry.name.endswith(".json") and entry.stat(follow_symlinks=False).st_size > max_json_bytes:
+            raise InvalidSolution(f"artifact/{entry.name} exceeds {max_json_bytes >> 10} KiB; put numbers in .safetensors")
+    for entry in sorted(entries, key=lambda e: e.name):
         stem, _, ext = entry.name.rpartition(".")
         if ext == "safetensors":
             try:
                 tensors[stem] = load_file(entry.path)
             except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
                 raise InvalidSolution(f"artifact/{entry.name} is not valid safetensors: {exc}") from exc
-        elif ext == "json":
-            if size > MAX_JSON_BYTES:
-                raise InvalidSolution(f"artifact/{entry.name} exceeds {MAX_JSON_BYTES >> 20} MiB")
-            try:
-                data[stem] = json.loads(Path(entry.path).read_text())
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidSolution(f"artifact/{entry.name} is not valid JSON: {exc}") from exc
         else:
-            raise InvalidSolution(f"artifact/{entry.name}: only .safetensors and .json files are allowed (no pickles)")
+            try:
+                with open(entry.path, "rb") as handle:
+                    text = handle.read(max_json_bytes + 1)  # the file cannot grow past its checked size unnoticed
+                if len(text) > max_json_bytes:
+                    raise ValueError("file grew after its size was checked")
+                data[stem] = json.loads(text, parse_constant=_reject_constant)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise InvalidSolution(f"artifact/{entry.name} is not valid JSON: {exc}") from exc
     return Artifact(tensors=tensors, json=data, directory=Path(directory))
 
 
@@ -180,6 +222,42 @@ def classify_failure(result: SandboxResult) -> tuple[Status, str]:
     return "crash", f"exit code {result.returncode}: {tail[-1500:]}"
 
 
+@contextmanager
+def scoring_memory(budget_mb: int) -> Iterator[None]:
+    """Cap this process's address space at its current size plus `budget_mb` while a scorer reads an artifact.
+
+    A scorer that allocates what an artifact claims (a huge width, a long list) then fails
+    with MemoryError or an allocator RuntimeError, which `run_trial` records as `invalid`,
+    instead of the machine swapping or the kernel killing the harness. Only the soft
+    limit is lowered, and it is restored on exit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as handle:
+        current = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = current + (budget_mb << 20)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft != resource.RLIM_INFINITY:
+        cap = min(cap, soft)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _keep(artifact_dir: Path, destination: Path) -> None:
+    """Copy a checked artifact (regular files only) to `destination`, replacing it atomically."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.with_name(destination.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for entry in os.scandir(artifact_dir):
+        shutil.copyfile(entry.path, staging / entry.name, follow_symlinks=False)
+    shutil.rmtree(destination, ignore_errors=True)
+    os.replace(staging, destination)
+
+
 def run_trial(
     task: Task,
     *,
@@ -190,7 +268,11 @@ def run_trial(
     limits: Limits | None = None,
     keep_artifact_to: Path | None = None,
 ) -> TrialOutcome:
-    """Run one trial of `task` (see module docs). Cost: one solution run plus one scorer call per split."""
+    """Run one trial of `task` (see module docs). Cost: one solution run plus one scorer call per split.
+
+    The workspace lives in a private scratch tree (`harness.scratch`): no other trial or
+    user can read it, and it is removed afterwards even if this process is killed.
+    """
     limits = limits or Limits(timeout_s=task.budgets.trial_timeout_s, memory_mb=task.budgets.trial_memory_mb)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -201,57 +283,62 @@ def run_trial(
         timings[phase] = timings.get(phase, 0.0) + now - clock
         clock = now
 
-    with tempfile.TemporaryDirectory(prefix="interpgym-trial-") as tmp:
-        workspace = Path(tmp) / "ws"
+    with scratch_tree() as tree:
+        workspace = tree / "ws"
         workspace.mkdir()
         if any(workspace.resolve().is_relative_to(h.resolve()) for h in hidden_paths()):
-            raise UserError("trial workspaces must live outside INTERPGYM_HOME: set TMPDIR to another directory")
+            raise UserError("trial workspaces must live outside INTERPGYM_HOME: set INTERPGYM_SCRATCH to another directory")
         try:
             materialize(task, workspace, files, params)
         except InvalidSolution as exc:
             return TrialOutcome(status="invalid", error=str(exc))
+        writable = [workspace / name for name in WRITABLE_DIRS]
+        user = prepare_workspace(workspace, writable)
         lap("materialize")
         before = read_only_digest(task, workspace)
         lap("digest")
+        inside_tmp = inside_path(workspace, workspace / "tmp")
         env = {
             "PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-            "HOME": str(workspace / "tmp"), "TMPDIR": str(workspace / "tmp"),
-            "INTERPGYM_HOME": str(workspace / "tmp" / "interpgym-home"),
-            "INTERPGYM_ARTIFACT_DIR": str(workspace / ARTIFACT_DIR), "INTERPGYM_SEED": str(seed),
+            "HOME": inside_tmp, "TMPDIR": inside_tmp, "USER": "interpgym-trial", "LOGNAME": "interpgym-trial",
+            "INTERPGYM_HOME": inside_tmp + "/interpgym-home",
+            "INTERPGYM_ARTIFACT_DIR": inside_path(workspace, workspace / ARTIFACT_DIR), "INTERPGYM_SEED": str(seed),
             "OMP_NUM_THREADS": os.environ.get("INTERPGYM_TRIAL_THREADS", "1"),
             "MPLBACKEND": "Agg",
         }
-        result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env)
+        result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env,
+                               writable=writable, prepared=user)
         lap("sandbox")
         outcome = TrialOutcome(status="ok", wall_s=result.wall_s, peak_mem_mb=result.peak_mem_mb,
                                isolation=result.isolation, sandbox=result, timings=timings)
         if result.returncode != 0:
             outcome.status, outcome.error = classify_failure(result)
             return outcome
-        after = read_only_digest(task, workspace)
-        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        lap("digest")
         try:
+            after = read_only_digest(task, workspace)
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            lap("digest")
             if changed:
-                raise InvalidSolution(f"the solution modified read-only files {changed[:5]}")
-            artifact = load_artifact(workspace / ARTIFACT_DIR)
-            lap("load")
-            for split in splits:
-                outcome.scores[split] = task.score(artifact, split, seed)
+                raise InvalidSolution(f"the solution created or modified read-only files {changed[:5]} "
+                                      "(write only in artifact/ and tmp/)")
+            with scoring_memory(limits.memory_mb):
+                artifact = load_artifact(workspace / ARTIFACT_DIR, max_json_bytes=task.max_json_bytes)
+                lap("load")
+                for split in splits:
+                    outcome.scores[split] = task.score(artifact, split, seed)
             lap("score")
         except InvalidSolution as exc:
             outcome.status, outcome.error, outcome.scores = "invalid", str(exc), {}
+            return outcome
+        except MemoryError:
+            outcome.status, outcome.scores = "invalid", {}
+            outcome.error = f"scoring this artifact needs more than the trial's {limits.memory_mb} MiB; it claims too much"
             return outcome
         except Exception as exc:  # a scorer tripping over a malformed artifact must not end the campaign
             outcome.status, outcome.error, outcome.scores = "invalid", f"scorer rejected the artifact: {type(exc).__name__}: {exc}", {}
             return outcome
         if keep_artifact_to is not None:
-            keep_artifact_to.parent.mkdir(parents=True, exist_ok=True)
-            staging = keep_artifact_to.with_name(keep_artifact_to.name + ".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(workspace / ARTIFACT_DIR, staging)
-            shutil.rmtree(keep_artifact_to, ignore_errors=True)
-            os.replace(staging, keep_artifact_to)
+            _keep(workspace / ARTIFACT_DIR, keep_artifact_to)
             outcome.artifact_dir = keep_artifact_to
             lap("keep")
         return outcome
@@ -259,4 +346,5 @@ def run_trial(
 
 def score_artifact(task: Task, directory: Path, split: Split, seed: int) -> Score:
     """Score a kept artifact again (final test scoring); raises `InvalidSolution` if it is broken."""
-    return task.score(load_artifact(directory), split, seed)
+    with scoring_memory(task.budgets.trial_memory_mb):
+        return task.score(load_artifact(directory, max_json_bytes=task.max_json_bytes), split, seed)

@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from interpgym.core.cache import get_or_build
+from interpgym.core.seeding import numpy_random_state
 from interpgym.core.errors import require
 from interpgym.core.threads import torch_threads
 from interpgym.subjects.activations import SPLITS, Reconstruct, Split
@@ -74,8 +75,9 @@ def _split_indices(labels: np.ndarray, split_seed: int) -> dict[Split, np.ndarra
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(labels))
-    rest, test = train_test_split(index, test_size=0.2, stratify=labels, random_state=split_seed)
-    train, val = train_test_split(rest, test_size=0.125, stratify=labels[rest], random_state=split_seed)
+    rest, test = train_test_split(index, test_size=0.2, stratify=labels, random_state=numpy_random_state(split_seed))
+    train, val = train_test_split(rest, test_size=0.125, stratify=labels[rest],
+                                  random_state=numpy_random_state(split_seed))
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from interpgym.core.seeding import generator
 from interpgym.harness.secret import private_dir, private_seed
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
 
-ID, VERSION, DIM, NOISE = "demo/mean", "2", 16, 2.0
+ID, VERSION, DIM, NOISE = "demo/mean", "3", 16, 2.0
 
 INSTRUCTIONS = """\
 # demo/mean — estimate a hidden vector
@@ -55,12 +56,12 @@ save_file({"w": w.astype(np.float32)}, os.path.join(os.environ["INTERPGYM_ARTIFA
 
 def _mu() -> torch.Tensor:
     """The hidden vector: secret direction, norm sqrt(DIM) (so the task is equally hard everywhere)."""
-    direction = torch.randn(DIM, generator=torch.Generator().manual_seed(private_seed(f"{ID}:mu")))
+    direction = torch.randn(DIM, generator=generator(private_seed(f"{ID}:mu")))
     return direction * (DIM**0.5 / direction.norm())
 
 
 def _samples(n: int, purpose: str) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(private_seed(f"{ID}:{purpose}"))
+    gen = generator(private_seed(f"{ID}:{purpose}"))
     return _mu() + NOISE * torch.randn(n, DIM, generator=gen)
 
 

@@ -27,7 +27,24 @@ class EncodedSplit:
 
 
 def load_checked_sae(artifact: Artifact, d_in: int, max_width: int) -> SparseAutoencoder:
-    """The artifact's SAE via interpgym's own loader (JSON + safetensors only), shape-checked."""
+    """The artifact's SAE via interpgym's own loader (JSON + safetensors only), shape-checked.
+
+    The claimed shape in `cfg.json` is checked before the loader builds anything: an
+    artifact cannot make the scorer allocate a width it does not allow.
+    """
+    claimed = artifact.json.get("cfg")
+    if not isinstance(claimed, dict):
+        raise InvalidSolution("the artifact has no cfg.json object (write it with interpgym.sae.storage.save_sae)")
+    try:
+        claimed_d_in, claimed_width = int(claimed["d_in"]), int(claimed["d_sae"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidSolution(f"cfg.json lacks integer d_in/d_sae ({exc})") from exc
+    if claimed_d_in != d_in:
+        raise InvalidSolution(f"the SAE reads d_in={claimed_d_in}, the activations have {d_in}")
+    if claimed_width > max_width:
+        raise InvalidSolution(f"width {claimed_width} exceeds the task's maximum {max_width}")
+    if claimed_width < 1:
+        raise InvalidSolution(f"width {claimed_width} must be at least 1")
     try:
         sae = load_sae(artifact.directory).sae
     except UserError as exc:

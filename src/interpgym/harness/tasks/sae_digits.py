@@ -28,7 +28,7 @@ from interpgym.sae.metrics import TopActivations, fvu, monosemanticity
 from interpgym.subjects.digits import DigitsConfig, DigitsSubject
 from interpgym.subjects.digits import load as load_digits
 
-ID, VERSION = "sae/digits", "1"
+ID, VERSION = "sae/digits", "2"
 L0_BUDGET = 4.0
 MAX_WIDTH = 1024
 
@@ -65,7 +65,7 @@ REFERENCE = {"arch": "topk", "width": 128, "k": 4, "sparsity_coeff": 1.0, "lr": 
 
 def digits_config() -> DigitsConfig:
     """The task's classifier: the default recipe with a secret image split."""
-    return DigitsConfig(split_seed=private_seed(f"{ID}@{VERSION}:split") % (1 << 31))
+    return DigitsConfig(split_seed=private_seed(f"{ID}@{VERSION}:split"))
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from interpgym.harness.tasks.sae_common import SOLUTION, decode, encode_within_b
 from interpgym.sae.metrics import fvu, ground_truth_metrics
 from interpgym.subjects.toy_superposition import ToyConfig, ToySubject
 
-ID, VERSION = "sae/toy", "1"
+ID, VERSION = "sae/toy", "2"
 MAX_WIDTH = 1024
 
 INSTRUCTIONS = f"""\
@@ -74,8 +74,8 @@ REFERENCE = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "lr": 
 
 
 def toy_config() -> ToyConfig:
-    """The task's toy model: default shape, secret seed (kept small enough for the subject's seed arithmetic)."""
-    return ToyConfig(seed=private_seed(f"{ID}@{VERSION}:subject") % (1 << 31))
+    """The task's toy model: default shape, a 256-bit secret seed (all of it reaches the generators)."""
+    return ToyConfig(seed=private_seed(f"{ID}@{VERSION}:subject"))
 
 
 @functools.cache

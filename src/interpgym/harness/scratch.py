@@ -1,0 +1,102 @@
+"""Private scratch trees for trials: one directory per trial, nobody else can read it, never leaked.
+
+Every trial (and the sandbox's availability probe) works inside `scratch_tree()`, a fresh
+directory under `scratch_root()` = `$INTERPGYM_SCRATCH` or `<system temp>/interpgym-<uid>`.
+Guarantees:
+
+* **private**: the root and every tree are mode 0700 and owned by the harness's user; a
+  root that is someone else's (or a link, or group/world-accessible) is refused, so
+  another user cannot pre-create it to watch or swap trials;
+* **cleaned**: a tree is removed when its `with` block ends, however it ends; a tree whose
+  owning process was killed (SIGKILL, power loss) is removed by the next `scratch_tree()`
+  on the machine: each live tree holds an exclusive `flock` on its `.lock` file, and a
+  tree whose lock can be taken has no live owner.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from interpgym.core.errors import UserError
+
+_LOCK = ".lock"
+_GRACE_S = 60.0  # a lock-less tree younger than this may be one being created
+
+
+def scratch_root() -> Path:
+    """The per-user root of trial trees, created 0700 (a foreign or loose one is a `UserError`)."""
+    configured = os.environ.get("INTERPGYM_SCRATCH")
+    root = Path(configured) if configured else Path(tempfile.gettempdir()) / f"interpgym-{os.geteuid()}"
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(root)
+    except OSError as exc:
+        raise UserError(f"cannot create the trial scratch directory {root}: {exc.strerror}; "
+                        "set INTERPGYM_SCRATCH to a writable directory") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise UserError(f"{root} must be a directory owned by uid {os.geteuid()} with mode 0700 (it is not); "
+                        "remove it or set INTERPGYM_SCRATCH to a private directory")
+    return root
+
+
+def sweep_stale(root: Path) -> int:
+    """Remove the trees under `root` whose owner process is gone; return how many were removed."""
+    removed = 0
+    for entry in os.scandir(root):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, _LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            # Died before taking its lock, or is being created right now: stale once it is old.
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < _GRACE_S:
+                continue
+            fd = None
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live trial holds it
+        finally:
+            if fd is not None:
+                os.close(fd)
+        remove_tree(Path(entry.path))
+        removed += 1
+    return removed
+
+
+def remove_tree(tree: Path) -> None:
+    """Remove `tree` entirely, also where a solution left folders without permissions (mode 000)."""
+    if os.geteuid() != 0:  # root ignores permission bits; anyone else restores them first
+        for dirpath, dirnames, _ in os.walk(tree):
+            for name in dirnames:
+                try:
+                    os.chmod(os.path.join(dirpath, name), 0o700, follow_symlinks=False)
+                except (OSError, NotImplementedError):
+                    pass
+    shutil.rmtree(tree, ignore_errors=True)
+
+
+@contextmanager
+def scratch_tree(prefix: str = "trial-") -> Iterator[Path]:
+    """A fresh private directory for one trial, locked while in use and removed afterwards."""
+    root = scratch_root()
+    sweep_stale(root)
+    tree = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    fd = os.open(tree / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield tree
+    finally:
+        remove_tree(tree)
+        os.close(fd)
