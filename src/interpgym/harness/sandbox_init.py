@@ -19,10 +19,12 @@ its argument. It guarantees, before the solution's first instruction:
   keeps its privileges, cannot be traced or have its file descriptors opened
   (`/proc/1/fd`: it is non-dumpable, owned by another uid or holds capabilities the
   solution lacks);
-* **a seccomp filter** (x86-64 and arm64) refusing: `socket(AF_UNIX)` (no path or abstract
-  socket reaches anything), new namespaces (`unshare`, `setns`, `clone` with namespace
-  flags; `clone3` reports ENOSYS so libc falls back to `clone`), mount calls, `ptrace` and
-  `process_vm_*`, key rings, `bpf`, `perf_event_open`, `userfaultfd` and `io_uring_setup`;
+* **a seccomp filter** (x86-64 and arm64) refusing: new namespaces (`unshare`, `setns`,
+  `clone` with namespace flags; `clone3` reports ENOSYS so libc falls back to `clone`),
+  mount calls, `ptrace` and `process_vm_*`, key rings, `bpf`, `perf_event_open`,
+  `userfaultfd` and `io_uring_setup`. Unix-domain sockets stay allowed (torch's
+  DataLoader workers pass tensors over them): no host socket file is inside the
+  minimal root, and abstract sockets are private to the trial's network namespace;
 * **an unforgeable result**: after the solution exits, this process writes
   "<exit code> <peak RSS KiB>" on the report pipe, which the solution never holds.
 """
@@ -44,14 +46,14 @@ INSIDE_WORKSPACE = "/workspace"
 
 _ARCHES = {  # machine -> (AUDIT_ARCH_*, syscall numbers)
     "x86_64": (0xC000003E, {
-        "socket": 41, "clone": 56, "clone3": 435, "unshare": 272, "setns": 308, "ptrace": 101,
+        "clone": 56, "clone3": 435, "unshare": 272, "setns": 308, "ptrace": 101,
         "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "umount2": 166, "pivot_root": 155,
         "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "mount_setattr": 442,
         "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298,
         "userfaultfd": 323, "io_uring_setup": 425,
     }),
     "aarch64": (0xC00000B7, {
-        "socket": 198, "clone": 220, "clone3": 435, "unshare": 97, "setns": 268, "ptrace": 117,
+        "clone": 220, "clone3": 435, "unshare": 97, "setns": 268, "ptrace": 117,
         "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "umount2": 39, "pivot_root": 41,
         "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "mount_setattr": 442,
         "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241,
@@ -61,7 +63,6 @@ _ARCHES = {  # machine -> (AUDIT_ARCH_*, syscall numbers)
 _DENY_EPERM = ("unshare", "setns", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2",
                "pivot_root", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "mount_setattr",
                "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup")
-_AF_UNIX = 1
 _CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 # (NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME)
 _EPERM, _ENOSYS = 1, 38
@@ -73,7 +74,7 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
     """The classic-BPF seccomp program (packed `sock_filter`s) for `machine`, None if unsupported.
 
     Layout: check the architecture (any other: kill), refuse x32 syscall numbers, then
-    one comparison per denied syscall; `socket` and `clone` inspect their first argument.
+    one comparison per denied syscall; `clone` inspects its flags.
     """
     arch = _ARCHES.get(machine or platform.machine())
     if arch is None:
@@ -86,14 +87,12 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
         (_JEQ_K, None, "kill", audit_arch),
         (_LD_W_ABS, None, None, 0),                      # A = syscall number
         (_JGE_K, "enosys", None, 0x40000000),            # x32 ABI on x86-64 (never used here)
-        (_JEQ_K, "socket", None, nr["socket"]),
         (_JEQ_K, "clone", None, nr["clone"]),
         (_JEQ_K, "enosys", None, nr["clone3"]),
         *[(_JEQ_K, "eperm", None, nr[name]) for name in _DENY_EPERM],
         (_RET_K, None, None, _RET_ALLOW),
     ]
-    labels = {"socket": [(_LD_W_ABS, None, None, 16), (_JEQ_K, "eperm", "allow", _AF_UNIX)],
-              "clone": [(_LD_W_ABS, None, None, 16), (_JSET_K, "eperm", "allow", _CLONE_NS_FLAGS)],
+    labels = {"clone": [(_LD_W_ABS, None, None, 16), (_JSET_K, "eperm", "allow", _CLONE_NS_FLAGS)],
               "eperm": [(_RET_K, None, None, errno_eperm)], "enosys": [(_RET_K, None, None, errno_enosys)],
               "allow": [(_RET_K, None, None, _RET_ALLOW)], "kill": [(_RET_K, None, None, _RET_KILL)]}
     program, where = list(body), {}
