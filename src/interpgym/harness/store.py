@@ -116,16 +116,25 @@ class RunStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection; a store that is not a usable SQLite file becomes a one-line `UserError` naming it."""
         try:
             connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except sqlite3.Error as exc:
             raise UserError(f"cannot open the run store {self.path}: {exc}; check INTERPGYM_HOME") from exc
-        with closing(connection) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.row_factory = sqlite3.Row
-            yield db
+        try:
+            with closing(connection) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.row_factory = sqlite3.Row
+                yield db
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # our own bug, not the file's: let it surface
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise UserError(f"the run store {self.path} is corrupt ({exc}); move it aside (mv {self.path} "
+                                f"{self.path}.corrupt) to start a new one, or restore it from a backup") from None
+            raise UserError(f"cannot use the run store {self.path}: {exc}") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
