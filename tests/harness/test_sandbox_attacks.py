@@ -426,3 +426,54 @@ def test_seccomp_program_is_well_formed():
         program = sandbox_init.seccomp_program(machine)
         assert program is not None and len(program) % 8 == 0 and len(program) // 8 < 256
     assert sandbox_init.seccomp_program("sparc") is None
+
+
+# The same sandbox when the harness is NOT root (a user's laptop): user namespace, same uid.
+
+UNPRIVILEGED_HARNESS = """
+import json, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, SRC)
+from interpgym.harness import sandbox
+ws = Path(tempfile.mkdtemp()); (ws / "artifact").mkdir(); (ws / "tmp").mkdir()
+(ws / "s.py").write_text('''
+import os, subprocess
+escaped = []
+for cmd in (["umount", "-l", "/usr"], ["mount", "-o", "remount,rw", "/"]):
+    if subprocess.run(cmd, capture_output=True).returncode == 0: escaped.append(cmd)
+for path in ("/proc/1/fd/0", "/proc/1/fd/1", "/proc/1/fd/2", "/proc/1/fd/5", "/proc/1/environ"):
+    try:
+        open(path, "wb" if "fd" in path else "rb").close(); escaped.append(path)
+    except OSError:
+        pass
+if os.path.exists(MARKER): escaped.append("host tmp visible")
+print("ESCAPED" if escaped else "CONTAINED", escaped)
+open("artifact/done", "w").write("1")
+'''.replace("MARKER", repr(MARKER)))
+result = sandbox.run_sandboxed([sys.executable, "-S", "s.py"], ws, sandbox.Limits(timeout_s=60),
+                               writable=[ws / "artifact", ws / "tmp"])
+print(json.dumps({"isolation": result.isolation, "rc": result.returncode, "out": result.stdout_tail,
+                  "err": result.stderr_tail[-1500:], "artifact": (ws / "artifact" / "done").exists()}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists() or not Path("/usr/bin/setpriv").exists(),
+                    reason="needs root (to become an unprivileged user) and a system /usr/bin/python3")
+def test_the_sandbox_holds_when_the_harness_is_not_root(tmp_path):  # noqa: ANN001
+    home_dir = tmp_path / "unprivileged"
+    home_dir.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(home_dir, 0o777)
+    marker = home_dir / "host-marker"
+    marker.write_text("x")
+    src = str(Path(interpgym.__file__).resolve().parent.parent)
+    script = f"SRC, MARKER = {src!r}, {str(marker)!r}\n" + UNPRIVILEGED_HARNESS
+    run = subprocess.run(["setpriv", "--reuid=1001", "--regid=1001", "--clear-groups", "/usr/bin/python3", "-c", script],
+                         capture_output=True, text=True, timeout=120, cwd=home_dir,
+                         env={"PATH": os.environ["PATH"], "HOME": str(home_dir), "TMPDIR": str(home_dir)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    if report["isolation"] != "namespaces":
+        pytest.skip("unprivileged user namespaces are disabled here")
+    assert report["rc"] == 0 and "CONTAINED" in report["out"], report
+    assert report["artifact"]

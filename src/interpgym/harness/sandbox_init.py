@@ -146,7 +146,12 @@ def _bind(source: str, target: str, *, writable: bool = False, device: bool = Fa
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
-    _run("mount", "--bind", source, target)
+    try:
+        _run("mount", "--bind", source, target)
+    except subprocess.CalledProcessError:
+        # In a user namespace a directory with locked submounts (e.g. /sys) binds only whole;
+        # the top is still remounted read-only below, and the submounts keep their own flags.
+        _run("mount", "--rbind", source, target)
     flags = "remount,bind,nosuid" + ("" if device else ",nodev") + ("" if writable else ",ro")
     _run("mount", "-o", flags, target)
 
