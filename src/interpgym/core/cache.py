@@ -27,10 +27,11 @@ MANIFEST = "MANIFEST.json"
 
 
 def home() -> Path:
-    """`$INTERPGYM_HOME` (default `~/.cache/interpgym`), created if missing."""
+    """`$INTERPGYM_HOME` (default `~/.cache/interpgym`), created owner-only (0700) if missing: it holds the
+    harness secret, private splits and the run store."""
     path = Path(os.environ.get("INTERPGYM_HOME") or Path.home() / ".cache" / "interpgym")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create INTERPGYM_HOME at {path}: {exc.strerror}; set INTERPGYM_HOME to a writable directory") from exc
     return path

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -121,11 +122,12 @@ def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: floa
         table.add_column(col)
     for t in result["trials"]:
         table.add_row(str(t["n"]), t["status"], _fmt(t["val_score"]), _fmt(t["normalized"], 3), f"{t['wall_s']:.1f}",
-                      _error_gist(t["error"]))
+                      Text(_error_gist(t["error"])))  # Text: the solution's stderr is never parsed as markup
     console.print(table)
     b = result["best"]
     console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  test {_fmt(b['test'])}  "
-                  f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""))
+                  f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""),
+                  markup=False, highlight=False)
     return result
 
 
@@ -261,12 +263,13 @@ def register(app: typer.Typer) -> None:
 
         _warn_if_not_isolated()
         trial = score_workspace(directory, note=note)
-        console.print(f"trial {trial.n}: {trial.status}  val {_fmt(trial.val_score)}  normalised {_fmt(trial.normalized, 3)}"
-                      + (f"\n{trial.error}" if trial.error else ""))
-        if json_path:
+        if json_path:  # the record first: printing the solution's text can never lose it
             write_json_atomic(json_path, {"n": trial.n, "status": trial.status, "val_score": trial.val_score,
                                           "normalized": trial.normalized, "metrics": trial.metrics, "error": trial.error,
                                           "wall_s": trial.wall_s})
+        # The error holds the solution's own stderr: printed as plain text, never as rich markup.
+        console.print(f"trial {trial.n}: {trial.status}  val {_fmt(trial.val_score)}  normalised {_fmt(trial.normalized, 3)}"
+                      + (f"\n{trial.error}" if trial.error else ""), markup=False, highlight=False)
 
     @task_app.command("submit")
     def task_submit(directory: Path = typer.Argument(...), json_path: Optional[Path] = typer.Option(None, "--json")) -> None:

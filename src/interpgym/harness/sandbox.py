@@ -7,7 +7,9 @@ working directory and guarantees, whatever the code does:
   namespace, killing the namespace's first process kills every process in it, even
   ones that called `setsid`) once `limits.timeout_s` of wall clock has passed;
 * **memory**: `RLIMIT_AS` caps each process's address space at `limits.memory_mb`;
-  `RLIMIT_NPROC` caps process creation (fork bombs fail with EAGAIN);
+  `RLIMIT_NPROC` caps process creation (fork bombs fail with EAGAIN); where a control
+  group can be made (`harness.cgroup`, as root) the whole trial shares one memory and
+  process budget and its recorded peak counts every process;
 * **isolation** (when namespaces are available: the harness is root, or unprivileged user
   namespaces are allowed): the solution runs in fresh mount, PID, network, IPC, UTS and
   cgroup namespaces, in a minimal root of read-only system and Python directories where
@@ -23,7 +25,9 @@ working directory and guarantees, whatever the code does:
   key, token or secret is passed on.
 
 Where namespaces are unavailable the run still has time, memory, process and environment
-limits, and `SandboxResult.isolation` says `"rlimits-only"` so the record shows it.
+limits, and `SandboxResult.isolation` says `"rlimits-only"` so the record shows it; a
+root harness then still runs the solution as a fresh unprivileged uid with no
+capabilities (it needs a Python that uid can execute).
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from interpgym.harness import sandbox_init
+from interpgym.core.errors import UserError
+from interpgym.harness.cgroup import TrialCgroup
 from interpgym.harness.scratch import scratch_tree
 
 # Environment variables passed through to the solution (values from the harness env).
@@ -71,6 +78,8 @@ class Limits:
     memory_mb: int = 4096
     max_processes: int = 64
     max_output_mb: int = 256  # RLIMIT_FSIZE: largest file the solution may write
+    disk_mb: int = 1024  # all the solution may write in its workspace, where the harness can enforce it (root)
+    max_files: int = 50_000  # entries the solution may create there (same condition)
 
 
 @dataclass
@@ -83,7 +92,8 @@ class SandboxResult:
     peak_mem_mb: float | None
     stdout_tail: str
     stderr_tail: str
-    isolation: str  # "namespaces" | "rlimits-only"
+    isolation: str  # "namespaces" | "rlimits-only", "+cgroup" where the trial had a control group of its own
+    oom_killed: bool = False  # the kernel killed a process of the trial's control group for memory
 
     @property
     def killed_by_signal(self) -> int | None:
@@ -142,9 +152,11 @@ def _prctl():  # noqa: ANN202
 _PR_SET_PDEATHSIG = 1
 
 
-def _set_limits(limits: Limits, prctl) -> None:  # noqa: ANN001
+def _set_limits(limits: Limits, prctl, cgroup_fds: Sequence[int] = ()) -> None:  # noqa: ANN001
     # Runs in the child between fork and exec: only async-signal-safe-ish calls.
     os.setsid()
+    for fd in cgroup_fds:  # join the trial's control group before anything else runs
+        os.write(fd, b"0")
     if prctl is not None:  # if the harness dies (even by SIGKILL), the sandbox dies with it
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     mem = limits.memory_mb * 1024 * 1024
@@ -203,6 +215,16 @@ def _open_up(workspace: Path) -> None:
                 os.chmod(path, 0o644)
 
 
+def _require_executable_by_anyone(program: str) -> None:
+    """`UserError` unless an unprivileged uid can execute `program` (every folder on its real path searchable)."""
+    path = Path(shutil.which(program) or program).resolve()
+    blocked = [p for p in [*reversed(path.parents), path] if not os.stat(p).st_mode & 0o001]
+    if blocked:
+        raise UserError(f"the sandbox's namespaces are unavailable and the harness runs as root: trials then run as an "
+                        f"unprivileged user, who cannot execute {path} ({blocked[0]} is closed to others); install "
+                        "Python where any user can run it, or enable user/mount namespaces")
+
+
 def _parse_report(raw: bytes) -> tuple[int, float] | None:
     """(exit code, peak MiB) from the first process's report, or None if it is not exactly that."""
     match = _REPORT.fullmatch(raw.decode("ascii", errors="replace"))
@@ -228,10 +250,37 @@ def run_sandboxed(
     """
     workspace = Path(workspace).resolve()
     with scratch_tree("run-") as tree:
+        user = prepared or prepare_workspace(workspace, tuple(writable) or (workspace,))
         if namespaces_available():
-            user = prepared or prepare_workspace(workspace, tuple(writable) or (workspace,))
             return _run_isolated(argv, workspace, tree, limits, hidden=hidden, env=env, uid=user.uid)
+        if user.uid is not None:  # never run untrusted code as root, isolated or not
+            _require_executable_by_anyone(argv[0])
+            argv = sandbox_init.solution_command({"uid": user.uid, "argv": list(argv)})
         return _run(argv, workspace, tree, limits, env=env, isolation="rlimits-only", report=False)
+
+
+@contextmanager
+def workspace_quota(workspace: Path, limits: Limits, inputs_bytes: int, inputs_files: int) -> Iterator[bool]:
+    """Make `workspace` (empty) a tmpfs holding the inputs plus `limits.disk_mb` and `limits.max_files` more.
+
+    Yields True where enforced (the harness is root): the solution's writes then cannot
+    fill the host's disk or inodes, and, being memory, they also count against the
+    trial's control group. Elsewhere yields False and changes nothing. The mount is
+    removed on exit; a tree left mounted by a killed harness is unmounted by
+    `scratch.sweep_stale` before it is removed.
+    """
+    if not harness_is_root() or sys.platform != "linux":
+        yield False
+        return
+    size = inputs_bytes + (limits.disk_mb << 20) + (64 << 10)  # + the folders' own pages
+    inodes = inputs_files + limits.max_files + 64
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes},mode=0700,nosuid,nodev",
+                              "interpgym-workspace", str(workspace)], capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(workspace)], capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -242,14 +291,14 @@ class TrialUser:
 
 
 def prepare_workspace(workspace: Path, writable: Sequence[Path]) -> TrialUser:
-    """Set the workspace's ownership for one isolated run, before the caller stamps its read-only files.
+    """Set the workspace's ownership for one run, before the caller stamps its read-only files.
 
-    As root: every file becomes readable by anyone and writable by root only, the
+    As root (with or without namespaces: untrusted code never runs as root): every file becomes readable by anyone and writable by root only, the
     workspace folder becomes sticky (the solution may add entries there, not touch
     root's), and the `writable` folders are handed to a fresh trial uid. Otherwise nothing changes (the
     solution runs as the harness's user, and the harness's read-only check applies).
     """
-    if not (harness_is_root() and namespaces_available()):
+    if not harness_is_root():
         return TrialUser(uid=None)
     uid = _TRIAL_UID_BASE + secrets.randbelow(_TRIAL_UID_SPAN)
     _open_up(Path(workspace))
@@ -275,17 +324,26 @@ def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, en
     report_read, report_write = os.pipe() if report else (None, None)
     command = wrap(report_write) if wrap else list(argv)
     out_path, err_path = tree / "stdout", tree / "stderr"
+    # A few processes more than the solution's own: unshare, the first process, setpriv.
+    group = TrialCgroup.create(limits.memory_mb, limits.max_processes + 8)
+    cgroup_fds = [os.open(path, os.O_WRONLY) for path in group.procs_files()] if group else []
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
                 command, cwd=workspace, env=scrubbed_env(env), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, preexec_fn=functools.partial(_set_limits, limits, _prctl()),
+                stdout=out, stderr=err, preexec_fn=functools.partial(_set_limits, limits, _prctl(), cgroup_fds),
                 close_fds=True, pass_fds=(report_write,) if report else (),
             )
+        except BaseException:
+            if group:
+                group.remove()
+            raise
         finally:
             if report:
                 os.close(report_write)
+            for fd in cgroup_fds:
+                os.close(fd)
         timed_out = False
         deadline = start + limits.timeout_s
         status = 0
@@ -306,6 +364,9 @@ def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, en
         if report:
             with os.fdopen(report_read, "rb") as handle:
                 raw = handle.read(64)
+    group_peak, oom_killed = (group.peak_mb(), group.oom_killed()) if group else (None, False)
+    if group:
+        group.remove()
     returncode, peak, problem = None, None, ""
     if timed_out:
         pass
@@ -320,8 +381,9 @@ def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, en
             if raw:
                 problem = f"interpgym sandbox: set-up failed ({raw[:32].decode(errors='replace')})\n"
     return SandboxResult(
-        returncode=returncode, timed_out=timed_out, wall_s=wall, peak_mem_mb=peak,
-        stdout_tail=_tail(out_path), stderr_tail=problem + _tail(err_path), isolation=isolation,
+        returncode=returncode, timed_out=timed_out, wall_s=wall, peak_mem_mb=group_peak if group else peak,
+        stdout_tail=_tail(out_path), stderr_tail=problem + _tail(err_path),
+        isolation=isolation + ("+cgroup" if group else ""), oom_killed=oom_killed,
     )
 
 

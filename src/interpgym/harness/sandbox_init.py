@@ -22,9 +22,11 @@ its argument. It guarantees, before the solution's first instruction:
 * **a seccomp filter** (x86-64 and arm64) refusing: new namespaces (`unshare`, `setns`,
   `clone` with namespace flags; `clone3` reports ENOSYS so libc falls back to `clone`),
   mount calls, `ptrace` and `process_vm_*`, key rings, `bpf`, `perf_event_open`,
-  `userfaultfd` and `io_uring_setup`. Unix-domain sockets stay allowed (torch's
-  DataLoader workers pass tensors over them): no host socket file is inside the
-  minimal root, and abstract sockets are private to the trial's network namespace;
+  `userfaultfd`, `io_uring_setup`, and sockets of any family but Unix, IP and netlink
+  (AF_VSOCK is not namespaced: it would reach the VM's host). Unix-domain sockets stay
+  allowed (torch's DataLoader workers pass tensors over them): no host socket file is
+  inside the minimal root, and abstract sockets are private to the trial's network
+  namespace;
 * **an unforgeable result**: after the solution exits, this process writes
   "<exit code> <peak RSS KiB>" on the report pipe, which the solution never holds.
 """
@@ -46,14 +48,14 @@ INSIDE_WORKSPACE = "/workspace"
 
 _ARCHES = {  # machine -> (AUDIT_ARCH_*, syscall numbers)
     "x86_64": (0xC000003E, {
-        "clone": 56, "clone3": 435, "unshare": 272, "setns": 308, "ptrace": 101,
+        "socket": 41, "clone": 56, "clone3": 435, "unshare": 272, "setns": 308, "ptrace": 101,
         "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "umount2": 166, "pivot_root": 155,
         "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "mount_setattr": 442,
         "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298,
         "userfaultfd": 323, "io_uring_setup": 425,
     }),
     "aarch64": (0xC00000B7, {
-        "clone": 220, "clone3": 435, "unshare": 97, "setns": 268, "ptrace": 117,
+        "socket": 198, "clone": 220, "clone3": 435, "unshare": 97, "setns": 268, "ptrace": 117,
         "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "umount2": 39, "pivot_root": 41,
         "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "mount_setattr": 442,
         "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241,
@@ -65,6 +67,9 @@ _DENY_EPERM = ("unshare", "setns", "ptrace", "process_vm_readv", "process_vm_wri
                "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup")
 _CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 # (NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME)
+# Socket families a solution may create: Unix (its own, inside the trial), IP and netlink (confined by
+# its network namespace). Everything else, notably AF_VSOCK (not namespaced: it reaches the VM host), fails.
+_SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
 _EPERM, _ENOSYS = 1, 38
 _RET_ALLOW, _RET_ERRNO, _RET_KILL = 0x7FFF0000, 0x00050000, 0x80000000
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -74,7 +79,7 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
     """The classic-BPF seccomp program (packed `sock_filter`s) for `machine`, None if unsupported.
 
     Layout: check the architecture (any other: kill), refuse x32 syscall numbers, then
-    one comparison per denied syscall; `clone` inspects its flags.
+    one comparison per denied syscall; `clone` inspects its flags and `socket` its family.
     """
     arch = _ARCHES.get(machine or platform.machine())
     if arch is None:
@@ -87,12 +92,16 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
         (_JEQ_K, None, "kill", audit_arch),
         (_LD_W_ABS, None, None, 0),                      # A = syscall number
         (_JGE_K, "enosys", None, 0x40000000),            # x32 ABI on x86-64 (never used here)
+        (_JEQ_K, "socket", None, nr["socket"]),
         (_JEQ_K, "clone", None, nr["clone"]),
         (_JEQ_K, "enosys", None, nr["clone3"]),
         *[(_JEQ_K, "eperm", None, nr[name]) for name in _DENY_EPERM],
         (_RET_K, None, None, _RET_ALLOW),
     ]
-    labels = {"clone": [(_LD_W_ABS, None, None, 16), (_JSET_K, "eperm", "allow", _CLONE_NS_FLAGS)],
+    labels = {"socket": [(_LD_W_ABS, None, None, 16),
+                         *[(_JEQ_K, "allow", None, family) for family in _SOCKET_FAMILIES],
+                         (_RET_K, None, None, errno_eperm)],
+              "clone": [(_LD_W_ABS, None, None, 16), (_JSET_K, "eperm", "allow", _CLONE_NS_FLAGS)],
               "eperm": [(_RET_K, None, None, errno_eperm)], "enosys": [(_RET_K, None, None, errno_enosys)],
               "allow": [(_RET_K, None, None, _RET_ALLOW)], "kill": [(_RET_K, None, None, _RET_KILL)]}
     program, where = list(body), {}

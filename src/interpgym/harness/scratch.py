@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -75,16 +75,31 @@ def sweep_stale(root: Path) -> int:
     return removed
 
 
+def _unmount_under(tree: Path) -> None:
+    """Lazily unmount every mount at or below `tree` (a killed harness may have left a workspace mounted)."""
+    prefix = str(Path(tree).resolve())
+    try:
+        points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except OSError:
+        return
+    for point in sorted({p for p in points if p == prefix or p.startswith(prefix + "/")}, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def remove_tree(tree: Path) -> None:
-    """Remove `tree` entirely, also where a solution left folders without permissions (mode 000)."""
+    """Remove `tree` entirely, however deep, and also where a solution left folders without permissions.
+
+    coreutils' `rm` walks iteratively (Python's `shutil.rmtree` recurses and fails on a
+    deep folder chain) and never crosses into another file system.
+    """
+    if not os.path.lexists(tree):
+        return
+    _unmount_under(tree)
     if os.geteuid() != 0:  # root ignores permission bits; anyone else restores them first
-        for dirpath, dirnames, _ in os.walk(tree):
-            for name in dirnames:
-                try:
-                    os.chmod(os.path.join(dirpath, name), 0o700, follow_symlinks=False)
-                except (OSError, NotImplementedError):
-                    pass
-    shutil.rmtree(tree, ignore_errors=True)
+        subprocess.run(["chmod", "-R", "u+rwx", "--", str(tree)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(tree)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
 
 
 @contextmanager

@@ -26,16 +26,29 @@ def harness_secret() -> str:
     """The 128-bit hex secret of this installation, created on first use (atomically)."""
     path = _secret_path()
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f".secret.{os.getpid()}")
-        tmp.write_text(secrets.token_hex(16))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(16))
         try:
             os.link(tmp, path)  # fails if another process won the race; theirs is kept
         except FileExistsError:
             pass
         finally:
             tmp.unlink(missing_ok=True)
+    _make_private(path)
     return path.read_text().strip()
+
+
+def _make_private(secret_file: Path) -> None:
+    """Owner-only permissions on the secret, its folder and the harness home (for installations made before)."""
+    for path, mode in ((home(), 0o700), (secret_file.parent, 0o700), (secret_file, 0o600)):
+        try:
+            if os.stat(path).st_uid == os.geteuid() and os.stat(path).st_mode & 0o077:
+                os.chmod(path, mode)
+        except OSError:
+            pass
 
 
 def secret_id() -> str:

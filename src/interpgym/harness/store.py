@@ -88,9 +88,13 @@ def _dumps(value: Any) -> str | None:
 
 
 def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[... {len(text) - limit} more characters not recorded]"
+    """`text` cut to `limit` characters and made encodable (a lone surrogate, e.g. from a file name
+    that is not UTF-8, becomes a backslash escape instead of failing the transaction)."""
+    if text is None:
+        return None
+    if len(text) > limit:
+        text = text[:limit] + f"\n[... {len(text) - limit} more characters not recorded]"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _bounded_trial_fields(trial: TrialRecord) -> tuple[str | None, str]:
@@ -155,7 +159,7 @@ class RunStore:
             db.execute(
                 "INSERT INTO campaigns (campaign_id, task, task_version, agent, agent_kind, seed, budgets,"
                 " harness_version, started_at, options) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (campaign_id, task, task_version, agent, agent_kind, seed, _dumps(budgets), harness_version,
+                (campaign_id, task, task_version, _clip(agent, 200), agent_kind, seed, _dumps(budgets), harness_version,
                  time.time(), _dumps(options or {})),
             )
         return campaign_id

@@ -16,13 +16,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
 import stat
+import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,14 @@ from interpgym.core.cache import get_or_build, home
 from interpgym.core.errors import UserError
 from interpgym.harness.records import Status
 from interpgym.harness.secret import secret_id
-from interpgym.harness.sandbox import Limits, SandboxResult, inside_path, prepare_workspace, run_sandboxed
+from interpgym.harness.sandbox import (
+    Limits,
+    SandboxResult,
+    inside_path,
+    prepare_workspace,
+    run_sandboxed,
+    workspace_quota,
+)
 from interpgym.harness.scratch import scratch_tree
 from interpgym.harness.task import MAX_JSON_BYTES, Artifact, InvalidSolution, Score, Split, Task
 
@@ -82,6 +91,13 @@ def materialize(task: Task, dest: Path, files: dict[str, str] | None, params: di
     not_editable = sorted(set(files) - set(task.editable_files))
     if not_editable:
         raise InvalidSolution(f"files {not_editable} are read-only; editable: {sorted(task.editable_files)}")
+    for rel, text in files.items():
+        if not isinstance(text, str):
+            raise InvalidSolution(f"{rel}: file contents must be text")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidSolution(f"{rel} is not valid Unicode text ({exc.reason} at character {exc.start})") from None
     oversized = sorted(rel for rel, text in files.items() if len(text.encode()) > MAX_EDITABLE_BYTES)
     if oversized:
         raise InvalidSolution(f"files {oversized} exceed {MAX_EDITABLE_BYTES >> 10} KiB each; keep data out of source files")
@@ -130,8 +146,42 @@ def read_only_digest(task: Task, workspace: Path) -> dict[str, FileStamp]:
     return stamps
 
 
+MAX_SAFETENSORS_HEADER = 1 << 20  # bytes of a safetensors header (the tensor table) the harness will parse
+MAX_TENSORS_PER_FILE = 4096
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _check_safetensors_header(path: str, name: str) -> None:
+    """Refuse a safetensors file whose tensor table is large or long before the library allocates for it."""
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise InvalidSolution(f"artifact/{name} is not valid safetensors: shorter than its 8-byte header length")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > MAX_SAFETENSORS_HEADER:
+            raise InvalidSolution(f"artifact/{name}: its tensor table is {length} bytes (at most "
+                                  f"{MAX_SAFETENSORS_HEADER >> 10} KiB); store fewer, larger tensors")
+        try:
+            table = json.loads(handle.read(length))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise InvalidSolution(f"artifact/{name} is not valid safetensors: unreadable header ({exc})") from exc
+    if not isinstance(table, dict) or len(table) > MAX_TENSORS_PER_FILE + 1:  # + the optional __metadata__
+        raise InvalidSolution(f"artifact/{name}: more than {MAX_TENSORS_PER_FILE} tensors (or a malformed table)")
+
+
+def _shown(name: str) -> str:
+    """A file name as it may appear in a message and the store: undecodable bytes and control characters escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name.encode("utf-8", "backslashreplace").decode())
 
 
 def load_artifact(directory: Path, *, max_json_bytes: int = MAX_JSON_BYTES) -> Artifact:
@@ -157,6 +207,8 @@ def load_artifact(directory: Path, *, max_json_bytes: int = MAX_JSON_BYTES) -> A
         raise InvalidSolution("the solution wrote no artifact (artifact/ is empty)")
     total = 0
     for entry in sorted(entries, key=lambda e: e.name):
+        if _shown(entry.name) != entry.name:
+            raise InvalidSolution(f"artifact/{_shown(entry.name)}: file names must be printable UTF-8")
         if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
             raise InvalidSolution(f"artifact/{entry.name} is not a regular file; only .safetensors and .json files are allowed")
         total += entry.stat(follow_symlinks=False).st_size
@@ -168,20 +220,22 @@ def load_artifact(directory: Path, *, max_json_bytes: int = MAX_JSON_BYTES) -> A
             raise InvalidSolution(f"artifact/{entry.name} exceeds {max_json_bytes >> 10} KiB; put numbers in .safetensors")
     for entry in sorted(entries, key=lambda e: e.name):
         stem, _, ext = entry.name.rpartition(".")
+        shown = _shown(entry.name)
         if ext == "safetensors":
+            _check_safetensors_header(entry.path, shown)
             try:
                 tensors[stem] = load_file(entry.path)
             except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-                raise InvalidSolution(f"artifact/{entry.name} is not valid safetensors: {exc}") from exc
+                raise InvalidSolution(f"artifact/{shown} is not valid safetensors: {exc}") from exc
         else:
             try:
                 with open(entry.path, "rb") as handle:
                     text = handle.read(max_json_bytes + 1)  # the file cannot grow past its checked size unnoticed
                 if len(text) > max_json_bytes:
                     raise ValueError("file grew after its size was checked")
-                data[stem] = json.loads(text, parse_constant=_reject_constant)
+                data[stem] = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                raise InvalidSolution(f"artifact/{entry.name} is not valid JSON: {exc}") from exc
+                raise InvalidSolution(f"artifact/{shown} is not valid JSON: {exc}") from exc
     return Artifact(tensors=tensors, json=data, directory=Path(directory))
 
 
@@ -217,7 +271,7 @@ def classify_failure(result: SandboxResult) -> tuple[Status, str]:
     tail = result.stderr_tail.strip()
     if result.timed_out:
         return "timeout", f"killed after the wall-clock limit ({result.wall_s:.1f} s)"
-    if any(marker in tail for marker in _OOM_MARKERS) or result.killed_by_signal == 9:
+    if result.oom_killed or any(marker in tail for marker in _OOM_MARKERS) or result.killed_by_signal == 9:
         return "oom", f"out of memory: {tail[-1500:]}"
     return "crash", f"exit code {result.returncode}: {tail[-1500:]}"
 
@@ -288,60 +342,85 @@ def run_trial(
         workspace.mkdir()
         if any(workspace.resolve().is_relative_to(h.resolve()) for h in hidden_paths()):
             raise UserError("trial workspaces must live outside INTERPGYM_HOME: set INTERPGYM_SCRATCH to another directory")
-        try:
-            materialize(task, workspace, files, params)
-        except InvalidSolution as exc:
-            return TrialOutcome(status="invalid", error=str(exc))
-        writable = [workspace / name for name in WRITABLE_DIRS]
-        user = prepare_workspace(workspace, writable)
-        lap("materialize")
-        before = read_only_digest(task, workspace)
-        lap("digest")
-        inside_tmp = inside_path(workspace, workspace / "tmp")
-        env = {
-            "PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-            "HOME": inside_tmp, "TMPDIR": inside_tmp, "USER": "interpgym-trial", "LOGNAME": "interpgym-trial",
-            "INTERPGYM_HOME": inside_tmp + "/interpgym-home",
-            "INTERPGYM_ARTIFACT_DIR": inside_path(workspace, workspace / ARTIFACT_DIR), "INTERPGYM_SEED": str(seed),
-            "OMP_NUM_THREADS": os.environ.get("INTERPGYM_TRIAL_THREADS", "1"),
-            "MPLBACKEND": "Agg",
-        }
-        result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env,
-                               writable=writable, prepared=user)
-        lap("sandbox")
-        outcome = TrialOutcome(status="ok", wall_s=result.wall_s, peak_mem_mb=result.peak_mem_mb,
-                               isolation=result.isolation, sandbox=result, timings=timings)
-        if result.returncode != 0:
-            outcome.status, outcome.error = classify_failure(result)
-            return outcome
-        try:
-            after = read_only_digest(task, workspace)
-            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            lap("digest")
-            if changed:
-                raise InvalidSolution(f"the solution created or modified read-only files {changed[:5]} "
-                                      "(write only in artifact/ and tmp/)")
-            with scoring_memory(limits.memory_mb):
-                artifact = load_artifact(workspace / ARTIFACT_DIR, max_json_bytes=task.max_json_bytes)
-                lap("load")
-                for split in splits:
-                    outcome.scores[split] = task.score(artifact, split, seed)
-            lap("score")
-        except InvalidSolution as exc:
-            outcome.status, outcome.error, outcome.scores = "invalid", str(exc), {}
-            return outcome
-        except MemoryError:
-            outcome.status, outcome.scores = "invalid", {}
-            outcome.error = f"scoring this artifact needs more than the trial's {limits.memory_mb} MiB; it claims too much"
-            return outcome
-        except Exception as exc:  # a scorer tripping over a malformed artifact must not end the campaign
-            outcome.status, outcome.error, outcome.scores = "invalid", f"scorer rejected the artifact: {type(exc).__name__}: {exc}", {}
-            return outcome
-        if keep_artifact_to is not None:
-            _keep(workspace / ARTIFACT_DIR, keep_artifact_to)
-            outcome.artifact_dir = keep_artifact_to
-            lap("keep")
+        inputs_bytes, inputs_files = _tree_size(inputs_dir(task))
+        with workspace_quota(workspace, limits, inputs_bytes + _text_bytes(task, files), inputs_files + 16):
+            return _trial_in(task, workspace, files=files, params=params, seed=seed, splits=splits, limits=limits,
+                             keep_artifact_to=keep_artifact_to, timings=timings, lap=lap)
+
+
+def _tree_size(directory: Path) -> tuple[int, int]:
+    """(bytes in whole 4 KiB pages, entries) of a harness-made folder (the task's inputs): what it takes on a tmpfs."""
+    total, count = 0, 0
+    for dirpath, dirnames, filenames in os.walk(directory):
+        count += len(dirnames) + len(filenames)
+        total += sum(-(-os.lstat(os.path.join(dirpath, name)).st_size // 4096) * 4096 for name in filenames)
+        total += 4096 * len(dirnames)
+    return total, count
+
+
+def _text_bytes(task: Task, files: dict[str, str] | None) -> int:
+    texts = [*task.editable_files.values(), *(files or {}).values(), task.instructions]
+    return sum(-(-len(t.encode("utf-8", "backslashreplace")) // 4096) * 4096 for t in texts if isinstance(t, str)) + (16 << 10)
+
+
+def _trial_in(task: Task, workspace: Path, *, files: dict[str, str] | None, params: dict[str, Any] | None, seed: int,
+              splits: tuple[Split, ...], limits: Limits, keep_artifact_to: Path | None, timings: dict[str, float],
+              lap: Callable[[str], None]) -> TrialOutcome:
+    """The body of `run_trial` inside its (possibly quota-limited) workspace."""
+    try:
+        materialize(task, workspace, files, params)
+    except InvalidSolution as exc:
+        return TrialOutcome(status="invalid", error=str(exc))
+    writable = [workspace / name for name in WRITABLE_DIRS]
+    user = prepare_workspace(workspace, writable)
+    lap("materialize")
+    before = read_only_digest(task, workspace)
+    lap("digest")
+    inside_tmp = inside_path(workspace, workspace / "tmp")
+    env = {
+        "PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "HOME": inside_tmp, "TMPDIR": inside_tmp, "USER": "interpgym-trial", "LOGNAME": "interpgym-trial",
+        "INTERPGYM_HOME": inside_tmp + "/interpgym-home",
+        "INTERPGYM_ARTIFACT_DIR": inside_path(workspace, workspace / ARTIFACT_DIR), "INTERPGYM_SEED": str(seed),
+        "OMP_NUM_THREADS": os.environ.get("INTERPGYM_TRIAL_THREADS", "1"),
+        "MPLBACKEND": "Agg",
+    }
+    result = run_sandboxed([sys.executable, task.entrypoint], workspace, limits, hidden=hidden_paths(), env=env,
+                           writable=writable, prepared=user)
+    lap("sandbox")
+    outcome = TrialOutcome(status="ok", wall_s=result.wall_s, peak_mem_mb=result.peak_mem_mb,
+                           isolation=result.isolation, sandbox=result, timings=timings)
+    if result.returncode != 0:
+        outcome.status, outcome.error = classify_failure(result)
         return outcome
+    try:
+        after = read_only_digest(task, workspace)
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        lap("digest")
+        if changed:
+            raise InvalidSolution(f"the solution created or modified read-only files {changed[:5]} "
+                                  "(write only in artifact/ and tmp/)")
+        with scoring_memory(limits.memory_mb):
+            artifact = load_artifact(workspace / ARTIFACT_DIR, max_json_bytes=task.max_json_bytes)
+            lap("load")
+            for split in splits:
+                outcome.scores[split] = task.score(artifact, split, seed)
+        lap("score")
+    except InvalidSolution as exc:
+        outcome.status, outcome.error, outcome.scores = "invalid", str(exc), {}
+        return outcome
+    except MemoryError:
+        outcome.status, outcome.scores = "invalid", {}
+        outcome.error = f"scoring this artifact needs more than the trial's {limits.memory_mb} MiB; it claims too much"
+        return outcome
+    except Exception as exc:  # a scorer tripping over a malformed artifact must not end the campaign
+        outcome.status, outcome.error, outcome.scores = "invalid", f"scorer rejected the artifact: {type(exc).__name__}: {exc}", {}
+        return outcome
+    if keep_artifact_to is not None:
+        _keep(workspace / ARTIFACT_DIR, keep_artifact_to)
+        outcome.artifact_dir = keep_artifact_to
+        lap("keep")
+    return outcome
 
 
 def score_artifact(task: Task, directory: Path, split: Split, seed: int) -> Score:
