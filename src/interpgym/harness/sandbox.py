@@ -104,9 +104,22 @@ def harness_is_root() -> bool:
     return os.geteuid() == 0
 
 
-@functools.cache
+_PROBE_OK = False
+
+
 def namespaces_available() -> bool:
-    """True iff the full sandbox works here: a trivial solution runs in it and writes its workspace (probed once)."""
+    """True iff the full sandbox works here: a trivial solution runs in it and writes its workspace.
+
+    A success is remembered for the process; a failure is not (a probe that timed out
+    under load is retried by the next trial rather than downgrading every later one).
+    """
+    global _PROBE_OK
+    if not _PROBE_OK:
+        _PROBE_OK = _probe()
+    return _PROBE_OK
+
+
+def _probe() -> bool:
     if shutil.which("unshare") is None or shutil.which("setpriv") is None or sys.platform != "linux":
         return False
     with scratch_tree("probe-") as tree:
@@ -157,6 +170,11 @@ def _set_limits(limits: Limits, prctl, cgroup_fds: Sequence[int] = ()) -> None: 
     os.setsid()
     for fd in cgroup_fds:  # join the trial's control group before anything else runs
         os.write(fd, b"0")
+    try:  # under memory pressure the kernel kills the trial, not the harness
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    except OSError:
+        pass
     if prctl is not None:  # if the harness dies (even by SIGKILL), the sandbox dies with it
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     mem = limits.memory_mb * 1024 * 1024
