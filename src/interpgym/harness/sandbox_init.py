@@ -144,8 +144,30 @@ def _seccomp_installer(program: bytes | None):  # noqa: ANN202
 # --- the root --------------------------------------------------------------------------
 
 
-def _run(*argv: str) -> None:
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+_MS_NOATIME, _MS_NODIRATIME, _MS_RELATIME = 1024, 2048, 1 << 21
+_ST_TO_MS = {1: _MS_RDONLY, 2: _MS_NOSUID, 4: _MS_NODEV, 8: _MS_NOEXEC, 1024: _MS_NOATIME, 2048: _MS_NODIRATIME,
+             4096: _MS_RELATIME}
+_MNT_DETACH = 2
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2) directly (no process per mount: the sandbox starts in a fraction of the time); OSError on failure."""
+    def arg(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    if _libc.mount(arg(source), arg(target), arg(fstype), ctypes.c_ulong(flags), arg(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target} ({fstype or 'bind'}): {os.strerror(errno)}")
+
+
+def _existing_flags(target: str) -> int:
+    """The mount flags `target` already has (a remount must keep those a user namespace locked)."""
+    f_flag = os.statvfs(target).f_flag
+    return sum(ms for st, ms in _ST_TO_MS.items() if f_flag & st)
 
 
 def _bind(source: str, target: str, *, writable: bool = False, device: bool = False) -> None:
@@ -156,20 +178,21 @@ def _bind(source: str, target: str, *, writable: bool = False, device: bool = Fa
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
     try:
-        _run("mount", "--bind", source, target)
-    except subprocess.CalledProcessError:
+        _mount(source, target, None, _MS_BIND)
+    except OSError:
         # In a user namespace a directory with locked submounts (e.g. /sys) binds only whole;
         # the top is still remounted read-only below, and the submounts keep their own flags.
-        _run("mount", "--rbind", source, target)
-    flags = "remount,bind,nosuid" + ("" if device else ",nodev") + ("" if writable else ",ro")
-    _run("mount", "-o", flags, target)
+        _mount(source, target, None, _MS_BIND | _MS_REC)
+    flags = _existing_flags(target) | _MS_REMOUNT | _MS_BIND | _MS_NOSUID | (0 if device else _MS_NODEV)
+    flags = (flags & ~_MS_RDONLY) | (0 if writable else _MS_RDONLY)
+    _mount(None, target, None, flags)
 
 
 def build_root(cfg: dict) -> None:
     """Populate `cfg["root"]` (see module docs) and pivot into it. Runs with full privileges."""
     root = cfg["root"]
-    _run("mount", "--make-rprivate", "/")
-    _run("mount", "-t", "tmpfs", "-o", "size=16m,mode=755,nosuid,nodev", "interpgym-root", root)
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount("interpgym-root", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=16m,mode=755")
     bound: list[str] = []
     for path in sorted(cfg["ro_paths"], key=len):
         if any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound):
@@ -182,10 +205,10 @@ def build_root(cfg: dict) -> None:
             bound.append(path)
     _bind(cfg["workspace"], root + INSIDE_WORKSPACE, writable=True)
     os.makedirs(root + "/proc")
-    proc_options = "nosuid,nodev,noexec" + (",hidepid=2" if cfg.get("uid") is not None else "")
-    _run("mount", "-t", "proc", "-o", proc_options, "proc", root + "/proc")
+    _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+           "hidepid=2" if cfg.get("uid") is not None else None)
     os.makedirs(root + "/dev")
-    _run("mount", "-t", "tmpfs", "-o", "size=64k,mode=755,nosuid", "interpgym-dev", root + "/dev")
+    _mount("interpgym-dev", root + "/dev", "tmpfs", _MS_NOSUID, "size=64k,mode=755")
     for device in cfg["devices"]:
         if os.path.exists(device):
             _bind(device, root + device, writable=True, device=True)
@@ -194,20 +217,22 @@ def build_root(cfg: dict) -> None:
         os.symlink(target, f"{root}/dev/{name}")
     for tmpfs in ("/dev/shm", "/tmp"):
         os.makedirs(root + tmpfs, exist_ok=True)
-        _run("mount", "-t", "tmpfs", "-o", "size=64m,mode=1777,nosuid,nodev", "interpgym-tmp", root + tmpfs)
+        _mount("interpgym-tmp", root + tmpfs, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
     for hidden in cfg["hidden"]:  # private paths that happen to lie under a bound directory
         target = root + hidden
         if os.path.isdir(target):
-            _run("mount", "-t", "tmpfs", "-o", "ro,size=4k,mode=000", "interpgym-hidden", target)
+            _mount("interpgym-hidden", target, "tmpfs", _MS_RDONLY, "size=4k,mode=000")
         elif os.path.exists(target):
-            _run("mount", "--bind", "/dev/null", target)
+            _mount("/dev/null", target, None, _MS_BIND)
     os.chdir(root)
     os.mkdir(".old-root")
-    _run("pivot_root", ".", ".old-root")
+    if _libc.syscall(_PIVOT_ROOT[platform.machine()], b".", b".old-root") != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root failed")
     os.chdir("/")
-    _run("umount", "-l", "/.old-root")
+    if _libc.umount2(b"/.old-root", _MNT_DETACH) != 0:
+        raise OSError(ctypes.get_errno(), "umount of the old root failed")
     os.rmdir("/.old-root")
-    _run("mount", "-o", "remount,ro,bind", "/")
+    _mount(None, "/", None, _existing_flags("/") | _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
 
 
 def solution_command(cfg: dict) -> list[str]:
@@ -227,10 +252,8 @@ def main() -> None:
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # /proc/1/{fd,mem,environ} closed to the solution
     try:
         build_root(cfg)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        print(f"interpgym sandbox: cannot build the trial's root: {exc} {detail.decode(errors='replace')}",
-              file=sys.stderr)
+    except (OSError, KeyError) as exc:
+        print(f"interpgym sandbox: cannot build the trial's root: {exc}", file=sys.stderr)
         os.write(report_fd, b"setup-failed")
         sys.exit(1)
     os.chdir(INSIDE_WORKSPACE)
