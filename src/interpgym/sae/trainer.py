@@ -38,7 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.errors import UserError, require
-from interpgym.core.seeding import generator
+from interpgym.core.seeding import derived_seed, generator
 from interpgym.core.threads import torch_threads
 from interpgym.sae.architectures import SparseAutoencoder, StepContext, build_sae
 from interpgym.sae.config import SAEConfig, TrainConfig
@@ -124,7 +124,7 @@ class _BatchOrder:
     def rows(self, step: int) -> Tensor:
         epoch, position = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            self._perm = torch.randperm(self.n, generator=generator(self.seed * 1_000_003 + epoch + 1))
+            self._perm = torch.randperm(self.n, generator=generator(derived_seed(self.seed, epoch + 1)))
             self._epoch = epoch
         assert self._perm is not None
         return self._perm[position * self.batch_size : (position + 1) * self.batch_size]
@@ -160,7 +160,7 @@ def _save_checkpoint(directory: Path, sae: SparseAutoencoder, optimizer: torch.o
     """Write the checkpoint atomically (temp dir + rename)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
     names = [n for n, _ in sae.named_parameters()]
-    for index, name in enumerate(names):
+    for name in names:
         state = optimizer.state.get(dict(sae.named_parameters())[name], {})
         for key, value in state.items():
             tensors[f"adam.{name}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()

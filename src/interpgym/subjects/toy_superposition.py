@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interpgym.core.errors import require
-from interpgym.core.seeding import generator
+from interpgym.core.seeding import derived_seed, generator
 from interpgym.subjects.activations import SPLITS, Reconstruct, Split
 
 
@@ -121,7 +121,7 @@ class ToySubject:
     def _split(self, split: Split) -> tuple[Tensor, Tensor]:
         require(split in SPLITS, f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
         size = {"train": self.cfg.n_train, "val": self.cfg.n_val, "test": self.cfg.n_test}[split]
-        split_seed = self.cfg.seed * 1_000_003 + 17 + SPLITS.index(split)
+        split_seed = derived_seed(self.cfg.seed, 17 + SPLITS.index(split))
         features = sample_features(self.cfg, size, split_seed)
         acts = features @ self._directions
         if self.cfg.noise_std > 0:
