@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from interpgym.sae.architectures.batchtopk import batch_topk_coordinates
+from interpgym.sae.architectures.functional import batch_topk_coordinates
 from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, row_topk_indices, sparse_decode
 
 
