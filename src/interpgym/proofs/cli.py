@@ -11,9 +11,7 @@ from rich.table import Table
 
 from interpgym.core.errors import UserError
 from interpgym.core.jsonio import write_json_atomic
-from interpgym.proofs.pareto import plot_pareto
-from interpgym.proofs.runner import maxk_report
-from interpgym.subjects.maxk import MaxKConfig
+from interpgym.core.outputs import check_output_path
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -65,14 +63,6 @@ def checkpoints_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def _check_writable(path: Optional[Path], flag: str) -> None:
-    if path is None:
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or (parent.exists() and not parent.is_dir()):
-        raise UserError(f"{flag} {path}: not a writable file path; pass a file in an existing or creatable directory")
-
-
 def run_maxk_proofs(
     seed: int = 0,
     vocab: int = 64,
@@ -87,9 +77,13 @@ def run_maxk_proofs(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
+    check_output_path(json_path, "--json")
+    check_output_path(plot, "--plot")
+    from interpgym.proofs.pareto import plot_pareto  # heavy imports after the checks: `--help` and bad paths answer fast
+    from interpgym.proofs.runner import maxk_report
+    from interpgym.subjects.maxk import MaxKConfig
+
     console = console or Console()
-    _check_writable(json_path, "--json")
-    _check_writable(plot, "--plot")
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
     report = maxk_report(config, strategies, checkpoints=checkpoints, progress=progress)
     console.print(results_table(report, console.width))

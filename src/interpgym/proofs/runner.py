@@ -16,15 +16,16 @@ audit is a bug in a strategy and raises `UnsoundProofError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
+from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask
@@ -106,13 +107,6 @@ def model_info(model: MaxKModel) -> dict[str, Any]:
             "weights": str(model.weights_path)}
 
 
-@contextmanager
-def _progress(enabled: bool, console: Console | None) -> Iterator[Progress]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console or Console(stderr=True), transient=True, disable=not enabled) as bar:
-        yield bar
-
-
 def _prove_with_bar(bar: Progress, label: str, w: MaxKWeights, names: list[str]) -> ModelProofs:
     task = bar.add_task(label, total=w.vocab**w.k)
     try:
@@ -134,7 +128,7 @@ def maxk_report(
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
     warm_up()
-    with _progress(progress, console) as bar:
+    with progress_bar(enabled=progress, transient=True, console=console) as bar:
         final = _prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
