@@ -32,12 +32,12 @@ from typing import Any
 
 import torch
 from jaxtyping import Float
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.errors import UserError, require
+from interpgym.core.progress import progress_bar
 from interpgym.core.seeding import derived_seed, generator
 from interpgym.core.threads import torch_threads
 from interpgym.sae.architectures import SparseAutoencoder, StepContext, build_sae
@@ -274,7 +274,7 @@ def _train(
     log_every = max(1, train_cfg.steps // 50)
     end_step = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
     target_coeff = sae.sparsity_coeff
-    bar = _progress_bar(progress)
+    bar = progress_bar(enabled=progress)
     dead_mask = inputs_since_fired >= train_cfg.dead_after_inputs
 
     def checkpoint_now(step: int) -> None:
@@ -332,13 +332,3 @@ def _train(
         inputs_per_second=done * train_cfg.batch_size / wall if wall > 0 else 0.0,
     )
 
-
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )

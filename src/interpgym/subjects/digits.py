@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import require
 from interpgym.core.threads import torch_threads
-from interpgym.subjects.activations import SPLITS, Reconstruct, Split
+from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div
 
 N_PIXELS = 64
@@ -177,6 +177,9 @@ class DigitsSubject:
         self.model.load_state_dict(load_file(str(directory / "weights.safetensors")))
         self.model.to(self.device).eval().requires_grad_(False)
         self.d_in = config.hidden[0]
+        self.sae_defaults = SAEDefaults(width=8 * self.d_in)
+        self.hook_name: str | None = None
+        self.model_name: str | None = None
         self._inputs: dict[Split, tuple[Tensor, Tensor]] = {}
 
     def _split(self, split: Split) -> tuple[Float[Tensor, "n 64"], Int[Tensor, " n"]]:

@@ -47,15 +47,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
+from interpgym.core.progress import progress_bar
 from interpgym.subjects import shakespeare
 from interpgym.subjects.activation_store import ChunkedArrayWriter, read_array, write_array
-from interpgym.subjects.activations import SPLITS, Reconstruct, Split
+from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 from interpgym.subjects.lm_loader import LanguageModel, load_language_model
 from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div_sum_from_expected_unembedding
 
@@ -80,13 +80,6 @@ class SmolLM2Config:
         require(len(self.windows) == 3 and min(self.windows) >= 1, f"windows must be three positive counts (got {self.windows})")
         require(self.batch_windows >= 1, "batch_windows must be >= 1")
         require(self.sink_factor > 1, f"sink_factor must be > 1 (got {self.sink_factor})")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        transient=True,
-    )  # fmt: skip
 
 
 def _play_tokens(lm: LanguageModel, play: shakespeare.Play) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +115,7 @@ def _collect(lm: LanguageModel, config: SmolLM2Config, layer: int, directory: Pa
     """Write the activation store of every split into `directory` (see the module docstring)."""
     sampled = {s: _sample_windows(lm, s, n, config.context, config.seed) for s, n in zip(SPLITS, config.windows, strict=True)}
     rows_per_window = config.context - 1
-    with _progress() as progress:
+    with progress_bar(transient=True) as progress:
         task = progress.add_task(f"collecting {lm.identity.split(':')[0]} layer {layer}", total=sum(config.windows))
         for split, (tokens, labels, play_of) in sampled.items():
             n = len(tokens)
@@ -154,7 +147,6 @@ class SmolLM2Subject:
     """
 
     name = "smollm2"
-    default_k = 64  # top-k family default: the L0 budget of the issue's smollm2 target
 
     def __init__(self, config: SmolLM2Config, lm: LanguageModel, layer: int, store: Path) -> None:
         self.config = config
@@ -163,9 +155,11 @@ class SmolLM2Subject:
         self.store = store
         self.meta = json.loads((store / "meta.json").read_text())
         self.d_in = lm.d_model
-        self.hook_name = self.meta["hook_name"]
+        # top-k family k = 64: the L0 budget of the smollm2 SAE target
+        self.sae_defaults = SAEDefaults(width=8 * self.d_in, k=64)
+        self.hook_name: str | None = self.meta["hook_name"]
         # for SAELens metadata: the HF name of the packaged model (its weights are the Q4_1 GGUF, dequantised)
-        self.model_name = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
+        self.model_name: str | None = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
         self._kept: dict[Split, Tensor] = {}
         self._activations: dict[Split, Tensor] = {}
 
@@ -257,7 +251,7 @@ class SmolLM2Subject:
             windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
             firsts, finals = [], []
             ce = {"clean": 0.0, "zero": 0.0, "mean": 0.0}
-            with _progress() as progress:
+            with progress_bar(transient=True) as progress:
                 task = progress.add_task(f"clean and ablated baselines ({split})", total=len(windows))
                 for win, row in self._batches(split):
                     tokens = windows[win].to(self.lm.device)
