@@ -94,3 +94,11 @@ def test_dead_topk_indices_pick_only_dead_latents() -> None:
 def test_aux_k_is_empty_without_dead_latents() -> None:
     W = torch.randn(4, 8)
     assert aux_k_loss(torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 8), W, torch.zeros(8), W.T, torch.zeros(8, dtype=torch.bool), 1.0) == {}
+
+
+@pytest.mark.parametrize("k", [1, 5, 9, 40, 100])
+def test_row_topk_indices_is_an_exact_top_k(k: int) -> None:
+    pre = torch.randn(33, 100, generator=torch.Generator().manual_seed(k))
+    chosen = row_topk_indices(pre, k).sort(dim=1).values
+    assert torch.equal(chosen, pre.topk(k, dim=-1).indices.sort(dim=1).values)
+    assert torch.equal(row_topk_indices(pre.double(), k).sort(dim=1).values, chosen)

@@ -40,7 +40,7 @@ from interpgym.core.errors import UserError, require
 from interpgym.core.progress import progress_bar
 from interpgym.core.seeding import derived_seed, generator
 from interpgym.core.threads import torch_threads
-from interpgym.sae.architectures import SparseAutoencoder, StepContext, build_sae
+from interpgym.sae.architectures import SparseAutoencoder, StepContext, TrainOutput, build_sae
 from interpgym.sae.config import SAEConfig, TrainConfig
 
 CHECKPOINT_WEIGHTS = "state.safetensors"
@@ -154,6 +154,25 @@ def _project_out_parallel_grad(W_dec: Tensor) -> None:
 @torch.no_grad()
 def _normalise_rows(W_dec: Tensor) -> None:
     W_dec.div_(W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+
+def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: Float[Tensor, "b d_in"], ctx: StepContext) -> TrainOutput:
+    """One optimisation step on the batch `x`: loss, backward, Adam, decoder-norm upkeep, `after_step`.
+
+    For unit-norm architectures the gradient component parallel to each decoder row is
+    removed before the step and the rows are renormalised after it. Returns the step's
+    `TrainOutput` (loss parts and firing statistics).
+    """
+    out = sae.training_loss(x, ctx)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if sae.unit_norm_decoder:
+        _project_out_parallel_grad(sae.W_dec)
+    optimizer.step()
+    if sae.unit_norm_decoder:
+        _normalise_rows(sae.W_dec.data)
+    sae.after_step(out, ctx)
+    return out
 
 
 def _save_checkpoint(directory: Path, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, inputs_since_fired: Tensor, meta: dict[str, Any]) -> None:
@@ -290,15 +309,7 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * lr_factor(step, train_cfg)
             ctx = StepContext(step=step, sparsity_coeff=target_coeff * sparsity_factor(step, train_cfg), dead_mask=dead_mask)
-            out = sae.training_loss(x, ctx)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if sae.unit_norm_decoder:
-                _project_out_parallel_grad(sae.W_dec)
-            optimizer.step()
-            if sae.unit_norm_decoder:
-                _normalise_rows(sae.W_dec.data)
-            sae.after_step(out, ctx)
+            out = train_step(sae, optimizer, x, ctx)
             with torch.no_grad():
                 inputs_since_fired.add_(x.shape[0]).masked_fill_(out.fired, 0)
                 dead_mask = inputs_since_fired >= train_cfg.dead_after_inputs

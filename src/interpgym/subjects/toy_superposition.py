@@ -109,7 +109,7 @@ class ToySubject:
         self.cfg = cfg
         self.d_in = cfg.d_in
         # Width twice the true feature count (at exactly n_features a single dead latent costs
-        # a feature) and Adam lr 1e-2 (best of 1e-3..3e-2): measurements in docs/sae_subjects.md.
+        # a feature) and Adam lr 1e-2 (best of 1e-3..3e-2): measurements in docs/sae.md, "Subjects".
         self.sae_defaults = SAEDefaults(width=2 * cfg.n_features, k=max(1, round(cfg.mean_l0)), lr=1e-2)
         self.hook_name: str | None = None
         self.model_name: str | None = None
