@@ -83,11 +83,15 @@ def test_sweep_points_beyond_its_limit_are_refused(tmp_path: Path, monkeypatch: 
 def test_version() -> None:
     from interpgym import __version__
 
-    out = subprocess.run([sys.executable, "-m", "interpgym", "--version"], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1],
-                         env={"PYTHONPATH": str(Path(__file__).parents[1] / "src"), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-m", "interpgym", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        env={"PYTHONPATH": str(Path(__file__).parents[1] / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == f"interpgym {__version__}"
-
-
 
 
 def test_every_sae_and_proofs_option_has_help() -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from interpgym.core.errors import UserError
-from interpgym.proofs.cubic import cubic
 from interpgym.core.pareto import pareto_front
+from interpgym.proofs.cubic import cubic
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.registry import resolve, strategies
 from interpgym.proofs.runner import UnsoundProofError, audit, prove

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 import pytest
+import torch
 
 from interpgym.sae.architectures.functional import aux_k_loss, batch_topk_coordinates, dead_topk_indices
 from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, row_topk_indices, sparse_decode
@@ -93,7 +92,20 @@ def test_dead_topk_indices_pick_only_dead_latents() -> None:
 
 def test_aux_k_is_empty_without_dead_latents() -> None:
     W = torch.randn(4, 8)
-    assert aux_k_loss(torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 8), W, torch.zeros(8), W.T, torch.zeros(8, dtype=torch.bool), 1.0) == {}
+    assert (
+        aux_k_loss(
+            torch.zeros(2, 4),
+            torch.zeros(2, 4),
+            torch.zeros(2, 4),
+            torch.zeros(2, 8),
+            W,
+            torch.zeros(8),
+            W.T,
+            torch.zeros(8, dtype=torch.bool),
+            1.0,
+        )
+        == {}
+    )
 
 
 @pytest.mark.parametrize("k", [1, 5, 9, 40, 100])

@@ -115,7 +115,10 @@ def exact_correctness(
 def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance | None) -> ExactCorrectness:
     vocab, k = w.vocab, w.k
     total = input_count(vocab, k)
-    require(total <= MAX_ENUMERABLE, f"v^K = {vocab}^{k} = {total} inputs is too many for brute force; use a smaller config or --strategies cubic")
+    require(
+        total <= MAX_ENUMERABLE,
+        f"v^K = {vocab}^{k} = {total} inputs is too many for brute force; use a smaller config or --strategies cubic",
+    )
     tables = compute_tables(w)
     slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
     prefix_tables = _PrefixTables.build(tables)

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from interpgym.core.outputs import atomic_output
 from interpgym.core.pareto import pareto_front
 
-
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 

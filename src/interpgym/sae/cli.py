@@ -47,7 +47,9 @@ def train(
     l1: float | None = typer.Option(None, "--l1", help="Sparsity coefficient for relu (L1) / jumprelu (L0) / gated (L1)."),
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     batch_size: int = typer.Option(1024, "--batch-size", help="Inputs per step."),
-    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate (default: the subject's, else 2e-4 * sqrt(16384 / width) capped at 1e-3)."),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Adam learning rate (default: the subject's, else 2e-4 * sqrt(16384 / width) capped at 1e-3)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the subject and of training."),
     layer: int | None = typer.Option(None, "--layer", help="smollm2 only: residual-stream layer."),
     model: str | None = typer.Option(None, "--model", help="smollm2 only: HF model name or local path."),
@@ -76,7 +78,9 @@ def train(
     sae_cfg = sae_config_for(source, arch, width, k, l1)
     sae_cfg.validate()
     train_cfg = train_config_for(source, lr=lr, steps=steps, batch_size=batch_size, seed=seed, checkpoint_every=checkpoint_every)
-    result, meta = train_on_subject(source, spec, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, progress=True, description=f"training {arch}")
+    result, meta = train_on_subject(
+        source, spec, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, progress=True, description=f"training {arch}"
+    )
     save_sae(out, result.sae, meta, hook_name=source.hook_name, model_name=source.model_name, overwrite=overwrite)
     last = result.log[-1] if result.log else {}
     summary = {
@@ -93,7 +97,11 @@ def train(
         "final_train_l0": last.get("l0"),
         "train_dead_frac": result.train_dead_frac,
     }
-    console.print(_metrics_table(f"trained {arch} on {subject} -> {out}", {k: v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}))
+    console.print(
+        _metrics_table(
+            f"trained {arch} on {subject} -> {out}", {k: v for k, v in summary.items() if isinstance(v, (int, float)) and v is not None}
+        )
+    )
     if json_path is not None:
         write_json_atomic(json_path, summary)
 
@@ -102,7 +110,9 @@ def train(
 def evaluate(
     directory: Path = typer.Argument(..., help="An SAE directory written by `interpgym sae train`."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
-    subject: str | None = typer.Option(None, "--subject", help="The subject, for SAELens dirs without interpgym metadata (must match the recorded one otherwise)."),
+    subject: str | None = typer.Option(
+        None, "--subject", help="The subject, for SAELens dirs without interpgym metadata (must match the recorded one otherwise)."
+    ),
     layer: int | None = typer.Option(None, "--layer", help="smollm2 only: residual-stream layer (default: the recorded one)."),
     split: str = typer.Option("test", "--split", help="Held-out split: test | val."),
     seed: int | None = typer.Option(None, "--seed", help="Subject seed (default: the one it was trained with)."),
@@ -120,7 +130,8 @@ def evaluate(
     recorded = saved.get("name")
     if subject is not None and recorded is not None and subject != recorded:
         raise UserError(
-            f"{directory} was trained on the {recorded} subject; its latents mean nothing on {subject}: drop --subject (or pass --subject {recorded})"
+            f"{directory} was trained on the {recorded} subject; its latents mean nothing on {subject}: "
+            f"drop --subject (or pass --subject {recorded})"
         )
     name = subject or recorded
     if name is None:
@@ -144,7 +155,9 @@ def evaluate(
         "details": report.details,
         "seconds": report.seconds,
     }
-    console.print(_metrics_table(f"{loaded.sae.arch} (width {loaded.sae.d_sae}) on {spec.name}/{split}: {report.eval_inputs} inputs", report.metrics))
+    console.print(
+        _metrics_table(f"{loaded.sae.arch} (width {loaded.sae.d_sae}) on {spec.name}/{split}: {report.eval_inputs} inputs", report.metrics)
+    )
     if json_path is not None:
         write_json_atomic(json_path, result)
 
@@ -176,7 +189,9 @@ def sweep(
     from interpgym.sae.runs import SubjectSpec
 
     names = parse_archs(archs)
-    result = run_sweep(SubjectSpec(name=subject, seed=seed, layer=layer), names, points=points, width=width, steps=steps, batch_size=batch_size, lr=lr)
+    result = run_sweep(
+        SubjectSpec(name=subject, seed=seed, layer=layer), names, points=points, width=width, steps=steps, batch_size=batch_size, lr=lr
+    )
     table = Table(title=f"sweep on {subject} ({result['runs'][0]['eval_inputs'] if result['runs'] else 0} held-out inputs)")
     has_mcc = any("mcc" in run["metrics"] for run in result["runs"])
     for column in ("arch", "k / coeff", "l0", "fvu", *(["mcc"] if has_mcc else []), "dead_frac", "frontier"):
@@ -184,7 +199,15 @@ def sweep(
     for run in result["runs"]:
         m = run["metrics"]
         setting = f"k={run['k']}" if run["k"] is not None else f"{run['sparsity_coeff']:.3g}"
-        table.add_row(run["arch"], setting, _fmt(m["l0"]), _fmt(m["fvu"]), *([_fmt(m.get("mcc"))] if has_mcc else []), _fmt(m["dead_frac"]), "*" if run["on_frontier"] else "")
+        table.add_row(
+            run["arch"],
+            setting,
+            _fmt(m["l0"]),
+            _fmt(m["fvu"]),
+            *([_fmt(m.get("mcc"))] if has_mcc else []),
+            _fmt(m["dead_frac"]),
+            "*" if run["on_frontier"] else "",
+        )
     console.print(table)
     if plot is not None:
         plot_sweep(result, plot)

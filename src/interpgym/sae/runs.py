@@ -95,7 +95,9 @@ def train_on_subject(
     return result, meta
 
 
-def cached_sae(subject: ActivationSubject, spec: SubjectSpec, sae_cfg: SAEConfig, train_cfg: TrainConfig, *, progress: bool = False) -> LoadedSAE:
+def cached_sae(
+    subject: ActivationSubject, spec: SubjectSpec, sae_cfg: SAEConfig, train_cfg: TrainConfig, *, progress: bool = False
+) -> LoadedSAE:
     """Train (or reuse from `$INTERPGYM_HOME/cache/sae/<hash>`) and load an SAE. CPU training."""
     config = {"subject": spec.to_dict(), "sae": sae_cfg.to_dict(), "train": train_cfg.to_dict(), "version": 1}
 

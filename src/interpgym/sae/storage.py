@@ -189,7 +189,8 @@ def load_sae(directory: str | Path) -> LoadedSAE:
         d_in, d_sae, saelens_arch = int(cfg["d_in"]), int(cfg["d_sae"]), str(cfg["architecture"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{directory / CFG_FILE} lacks a valid architecture/d_in/d_sae ({exc})") from exc
-    if cfg.get("normalize_activations", "none") != "none" or not cfg.get("apply_b_dec_to_input", True) or cfg.get("reshape_activations", "none") != "none":
+    plain_input = cfg.get("normalize_activations", "none") == "none" and cfg.get("reshape_activations", "none") == "none"
+    if not plain_input or not cfg.get("apply_b_dec_to_input", True):
         raise UserError(f"{directory}: only SAEs with normalize_activations=none, apply_b_dec_to_input=true and no reshaping are supported")
     if meta:
         try:
@@ -211,7 +212,9 @@ def load_sae(directory: str | Path) -> LoadedSAE:
         raise UserError(f"{directory}: cfg.json says d_in={d_in}, d_sae={d_sae} but the metadata says {sae_cfg.d_in}, {sae_cfg.d_sae}")
     sae = build_sae(sae_cfg)
     if meta and sae.saelens_architecture != saelens_arch:
-        raise UserError(f"{directory}: cfg.json architecture {saelens_arch!r} does not match {sae.arch!r} (expected {sae.saelens_architecture!r})")
+        raise UserError(
+            f"{directory}: cfg.json architecture {saelens_arch!r} does not match {sae.arch!r} (expected {sae.saelens_architecture!r})"
+        )
     try:
         state = load_file(str(directory / WEIGHTS_FILE))
     except (OSError, SafetensorError, ValueError) as exc:

@@ -87,7 +87,10 @@ def run_sweep(
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("sweep", total=len(plan))
         for arch, setting in plan:
-            bar.update(task, description=f"sweep {arch} {'k=' + str(setting['k']) if setting['k'] else 'coeff=' + format(setting['sparsity_coeff'], '.3g')}")
+            bar.update(
+                task,
+                description=f"sweep {arch} " + (f"k={setting['k']}" if setting["k"] else f"coeff={setting['sparsity_coeff']:.3g}"),
+            )
             sae_cfg = sae_config_for(subject, arch, width, setting["k"], setting["sparsity_coeff"])
             loaded = cached_sae(subject, spec, sae_cfg, train_cfg)
             report = evaluate_sae(loaded.sae, subject, downstream=True)

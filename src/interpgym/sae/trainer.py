@@ -175,7 +175,9 @@ def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: Floa
     return out
 
 
-def _save_checkpoint(directory: Path, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, inputs_since_fired: Tensor, meta: dict[str, Any]) -> None:
+def _save_checkpoint(
+    directory: Path, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, inputs_since_fired: Tensor, meta: dict[str, Any]
+) -> None:
     """Write the checkpoint atomically (temp dir + rename)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
     names = [n for n, _ in sae.named_parameters()]
@@ -229,7 +231,16 @@ def train_sae(
     """
     on_cpu = torch.device(device).type == "cpu"
     with torch_threads(train_cfg.cpu_threads) if on_cpu and train_cfg.cpu_threads > 0 else contextlib.nullcontext():
-        return _train(activations, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, stop_after=stop_after, progress=progress, description=description)
+        return _train(
+            activations,
+            sae_cfg,
+            train_cfg,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            stop_after=stop_after,
+            progress=progress,
+            description=description,
+        )
 
 
 def _train(
@@ -276,7 +287,7 @@ def _train(
             meta.get("sae_config") == meta_identity["sae_config"] and meta.get("train_config") == meta_identity["train_config"],
             f"checkpoint {checkpoint} was made with different configs: delete it or use another --checkpoint-dir",
         )
-        sae.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        sae.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         params = dict(sae.named_parameters())
         for name, param in params.items():
             keys = {k.split(".")[-1]: v for k, v in tensors.items() if k.startswith(f"adam.{name}.")}
@@ -317,7 +328,10 @@ def _train(
                 entry = {"step": step, "loss": out.loss.item(), "l0": out.l0.item()}
                 entry |= {k: v.item() for k, v in out.parts.items()}
                 entry["dead_frac"] = dead_mask.float().mean().item()
-                require(math.isfinite(entry["loss"]), f"training diverged (loss {entry['loss']} at step {step}): lower --lr or the sparsity coefficient")
+                require(
+                    math.isfinite(entry["loss"]),
+                    f"training diverged (loss {entry['loss']} at step {step}): lower --lr or the sparsity coefficient",
+                )
                 log.append(entry)
                 bar.update(task, completed=step + 1)
             if train_cfg.checkpoint_every and (step + 1) % train_cfg.checkpoint_every == 0 and step + 1 < end_step:
@@ -342,4 +356,3 @@ def _train(
         wall_seconds=wall,
         inputs_per_second=done * train_cfg.batch_size / wall if wall > 0 else 0.0,
     )
-

@@ -102,7 +102,9 @@ def _sample_windows(lm: LanguageModel, split: Split, count: int, context: int, s
             sl = slice(w * (context + 1), (w + 1) * (context + 1))
             pieces.append((ids[sl], labels[sl], play_index))
     if count > len(pieces):
-        raise UserError(f"split {split} has only {len(pieces)} windows of {context + 1} tokens, {count} requested: lower windows or context")
+        raise UserError(
+            f"split {split} has only {len(pieces)} windows of {context + 1} tokens, {count} requested: lower windows or context"
+        )
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     chosen = np.sort(rng.choice(len(pieces), size=count, replace=False))  # sorted: play order, deterministic
     tokens = np.stack([pieces[i][0] for i in chosen])
@@ -245,7 +247,13 @@ class SmolLM2Subject:
 
     def _baseline(self, split: Split) -> Path:
         """Cache entry with clean final hidden states and clean / zero / mean CE for `split`."""
-        config = {"store": self.store.name, "split": split, "layer": self.layer, "batch_windows": self.config.batch_windows, "sink_factor": self.config.sink_factor}
+        config = {
+            "store": self.store.name,
+            "split": split,
+            "layer": self.layer,
+            "batch_windows": self.config.batch_windows,
+            "sink_factor": self.config.sink_factor,
+        }
 
         def build(tmp: Path) -> None:
             windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
@@ -268,7 +276,10 @@ class SmolLM2Subject:
                     finals.append(final.cpu())
                     progress.advance(task, len(tokens))
             n = int(keep.sum())
-            save_file({"first_resid": torch.cat(firsts).contiguous(), "clean_final": torch.cat(finals).contiguous()}, str(tmp / "clean.safetensors"))
+            save_file(
+                {"first_resid": torch.cat(firsts).contiguous(), "clean_final": torch.cat(finals).contiguous()},
+                str(tmp / "clean.safetensors"),
+            )
             (tmp / "ce.json").write_text(json.dumps({k: v / n for k, v in ce.items()} | {"predictions": n}))
 
         return get_or_build("smollm2_downstream", config, build)
@@ -285,7 +296,10 @@ class SmolLM2Subject:
                 first, unembedding = self.lm.expected_unembedding(clean_final[start : start + 256].to(self.lm.device))
                 firsts.append(first.cpu())
                 expected.append(unembedding.cpu())
-            save_file({"negentropy_minus_bias": torch.cat(firsts).contiguous(), "expected_unembedding": torch.cat(expected).contiguous()}, str(tmp / "clean_distribution.safetensors"))
+            save_file(
+                {"negentropy_minus_bias": torch.cat(firsts).contiguous(), "expected_unembedding": torch.cat(expected).contiguous()},
+                str(tmp / "clean_distribution.safetensors"),
+            )
 
         return get_or_build("smollm2_clean_distribution", {"baseline": baseline.name, "split": split, "version": 2}, build)
 
@@ -311,15 +325,22 @@ class SmolLM2Subject:
         for win, row in self._batches(split):
             kept = keep[row]
             spliced = apply_reconstruct(reconstruct, stored[row][kept].to(self.lm.device))
-            final, logits, ce = self._run(clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept)
+            final, logits, ce = self._run(
+                clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept
+            )
             ce_spliced += ce
             rows = slice(first_kept, first_kept + len(logits))
             first_kept += len(logits)
             kl_sum += kl_div_sum_from_expected_unembedding(
-                distribution["negentropy_minus_bias"][rows].to(self.lm.device), distribution["expected_unembedding"][rows].to(self.lm.device), final, logits
+                distribution["negentropy_minus_bias"][rows].to(self.lm.device),
+                distribution["expected_unembedding"][rows].to(self.lm.device),
+                final,
+                logits,
             )
         n = ce_cached["predictions"]
-        metrics = ablation_metrics({"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n)
+        metrics = ablation_metrics(
+            {"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n
+        )
         metrics["downstream_inputs"] = float(n)
         return metrics
 
@@ -347,6 +368,10 @@ def load(
     lm = load_language_model(config.model, device)
     resolved = _resolve_layer(config.layer, lm.n_layers)
     # sink_factor is applied when reading, so stores differing only in it are shared
-    key = {k: v for k, v in dataclasses.asdict(config).items() if k != "sink_factor"} | {"model": lm.identity, "layer": resolved, "format": 1}
+    key = {k: v for k, v in dataclasses.asdict(config).items() if k != "sink_factor"} | {
+        "model": lm.identity,
+        "layer": resolved,
+        "format": 1,
+    }
     store = get_or_build("smollm2_store", key, lambda tmp: _collect(lm, config, resolved, tmp))
     return SmolLM2Subject(config, lm, resolved, store)

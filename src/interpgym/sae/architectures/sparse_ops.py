@@ -88,7 +88,11 @@ class _GatherPre(torch.autograd.Function):
 
 
 def gather_pre(
-    centered: Float[Tensor, "b d_in"], W_enc: Float[Tensor, "d_in s"], b_enc: Float[Tensor, " s"], pre: Float[Tensor, "b s"], coords: Coordinates
+    centered: Float[Tensor, "b d_in"],
+    W_enc: Float[Tensor, "d_in s"],
+    b_enc: Float[Tensor, " s"],
+    pre: Float[Tensor, "b s"],
+    coords: Coordinates,
 ) -> Float[Tensor, " n"]:
     """pre at `coords`, differentiable w.r.t. (centered, W_enc, b_enc); `pre` must equal
     centered @ W_enc + b_enc computed under no_grad. Backward: O(n d_in) sparse products."""

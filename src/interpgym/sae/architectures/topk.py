@@ -34,7 +34,9 @@ class TopKSAE(SparseAutoencoder):
         coords = Coordinates.from_row_topk(row_topk_indices(pre, self.k), self.d_sae)
         values = gather_pre(centered, self.W_enc, self.b_enc, pre, coords).relu()
         x_hat = sparse_decode(values, coords, self.W_dec) + self.b_dec
-        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(x, x_hat, centered, pre, self.W_enc, self.b_enc, self.W_dec, ctx.dead_mask, self.cfg.aux_coeff)
+        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(
+            x, x_hat, centered, pre, self.W_enc, self.b_enc, self.W_dec, ctx.dead_mask, self.cfg.aux_coeff
+        )
         with torch.no_grad():
             active = values > 0
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, coords.cols[active], True)
