@@ -110,10 +110,14 @@ def maxk(
     d_model: int = typer.Option(32, "--d-model", help="Residual width (d_head = d_model)."),
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
-    checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved training checkpoint (bound vs step)."),
+    checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved training checkpoint (bound vs step): about 10 minutes on a 2-core CPU."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
-    """Certified accuracy bounds for a max-of-K transformer, per proof strategy, with their cost."""
+    """Certified accuracy bounds for a max-of-K transformer, per proof strategy, with their cost.
+
+    The first run trains the model (cached afterwards); --checkpoints proves every saved
+    checkpoint too (about 10 minutes on a 2-core CPU). Progress on stderr.
+    """
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
                     checkpoints=checkpoints, plot=plot, json_path=json_path)
