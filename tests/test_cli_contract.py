@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from interpgym.cli import app, main
+from interpgym.cli import app
+from tests.sae.test_cli import run_cli
 
 # (command, the flag holding an output path, whether that path is a directory)
 OUTPUTS = [
@@ -26,15 +27,6 @@ OUTPUTS = [
     (["proofs", "maxk", "--vocab", "8", "--k", "2", "--steps", "5", "--json", "{ok_file}"], "--plot", False),
 ]
 BAD_PATHS = ["existing directory", "under a file", "read-only directory"]
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["interpgym", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _bad_path(kind: str, tmp_path: Path, read_only: Path, directory: bool) -> Path:

@@ -18,7 +18,6 @@ counters) and `state.json` (step, configs, scale, log) — never pickle.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -39,7 +38,7 @@ from torch import Tensor
 from interpgym.core.errors import UserError, require
 from interpgym.core.progress import progress_bar
 from interpgym.core.seeding import derived_seed, generator
-from interpgym.core.threads import torch_threads
+from interpgym.core.threads import cpu_threads
 from interpgym.sae.architectures import SparseAutoencoder, StepContext, TrainOutput, build_sae
 from interpgym.sae.config import SAEConfig, TrainConfig
 
@@ -229,8 +228,7 @@ def train_sae(
     SAE. Deterministic on CPU given (activations, configs). Cost: `steps` forward and
     backward passes of batch `batch_size`. On CPU it runs on `train_cfg.cpu_threads` threads.
     """
-    on_cpu = torch.device(device).type == "cpu"
-    with torch_threads(train_cfg.cpu_threads) if on_cpu and train_cfg.cpu_threads > 0 else contextlib.nullcontext():
+    with cpu_threads(train_cfg.cpu_threads, device):
         return _train(
             activations,
             sae_cfg,
