@@ -26,7 +26,7 @@ from torch import Tensor
 
 from interpgym.core.errors import require
 from interpgym.core.flops import FlopCounter
-from interpgym.core.threads import torch_threads
+from interpgym.core.threads import cpu_threads
 from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at, tokens_of
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
@@ -106,10 +106,8 @@ def exact_correctness(
     synchronisation costs more than it saves (measured 15x slower with 2 threads on a
     loaded 2-core machine).
     """
-    if w.W_E.device.type == "cpu":
-        with torch_threads(1):
-            return _exact_correctness(w, prefixes_per_chunk, advance)
-    return _exact_correctness(w, prefixes_per_chunk, advance)
+    with cpu_threads(1, w.W_E.device):
+        return _exact_correctness(w, prefixes_per_chunk, advance)
 
 
 def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance | None) -> ExactCorrectness:

@@ -17,7 +17,6 @@ audit is a bug in a strategy and raises `UnsoundProofError`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from interpgym.core.progress import progress_bar
-from interpgym.core.threads import torch_threads
+from interpgym.core.threads import cpu_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic
@@ -81,7 +80,7 @@ def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | 
     mostly add synchronisation, and one thread makes wall times comparable.
     """
     table = strategies()
-    with torch_threads(1) if w.W_E.device.type == "cpu" else nullcontext():
+    with cpu_threads(1, w.W_E.device):
         exact = brute_force(w, advance=advance)
         correct = exact.extra["correct"]
         results = []
