@@ -28,7 +28,6 @@ from torch import Tensor
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
-from interpgym.core.hashing import config_hash
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 
@@ -214,4 +213,4 @@ def train_maxk(config: MaxKConfig, *, progress: bool = True) -> MaxKModel:
     return MaxKModel(config=config, weights=load_weights(directory / "weights.safetensors"), directory=directory)
 
 
-__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights", "config_hash"]
+__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights"]
