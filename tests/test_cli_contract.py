@@ -108,3 +108,14 @@ def _commands_of(command, name: str):  # noqa: ANN001, ANN202
     if isinstance(command, click.Group):
         for sub, child in command.commands.items():
             yield from _commands_of(child, f"{name} {sub}")
+
+
+def test_eval_refuses_a_subject_other_than_the_recorded_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from interpgym.sae import SAEConfig, build_sae, save_sae
+
+    sae = build_sae(SAEConfig(arch="topk", d_in=64, d_sae=128, k=5))  # toy and digits both have d_in 64
+    directory = save_sae(tmp_path / "toy-sae", sae, {"subject": {"name": "toy", "seed": 0, "layer": None, "model": None}})
+    assert run_cli(monkeypatch, "sae", "eval", str(directory), "--subject", "digits", "--json", str(tmp_path / "e.json")) == 2
+    err = capsys.readouterr().err
+    assert "was trained on the toy subject" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e.json").exists()
