@@ -110,7 +110,9 @@ def maxk(
     d_model: int = typer.Option(32, "--d-model", help="Residual width (d_head = d_model)."),
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
-    checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved training checkpoint (bound vs step): about 10 minutes on a 2-core CPU."),
+    checkpoints: bool = typer.Option(
+        False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step): about 10 minutes on a 2-core CPU."
+    ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
