@@ -61,8 +61,9 @@ def train(
 ) -> None:
     """Train one SAE on a subject's train split and save it in the SAELens format.
 
-    Takes about 1-3 minutes for toy at the defaults on a 2-core CPU (3000 steps of 1024);
-    smollm2 first collects its activations once (tens of minutes on CPU). Progress on stderr.
+    Takes about 1-3 minutes for toy at the defaults on a 2-core CPU (3000 steps of 1024).
+    smollm2 first collects its activations once (about 10 CPU minutes, 24 wall minutes
+    measured on a loaded machine) and trains far longer (docs/sae_subjects.md). Progress on stderr.
     """
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists: choose another --out or pass --overwrite")
