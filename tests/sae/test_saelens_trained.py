@@ -50,7 +50,9 @@ def _train_with_saelens(arch: str, acts: torch.Tensor):  # noqa: ANN202
     torch.manual_seed(0)  # SAELens initialises from torch's global generator
     sae_cls, cfg_cls = get_sae_training_class(arch)
     extra = {"matryoshka_widths": [D_SAE // 4, D_SAE]} if arch == "matryoshka_batchtopk" else {}
-    sae = sae_cls(cfg_cls(d_in=acts.shape[1], d_sae=D_SAE, **extra))
+    with warnings.catch_warnings():  # matching_pursuit warns that it forces decoder_init_norm = 1
+        warnings.simplefilter("ignore", UserWarning)
+        sae = sae_cls(cfg_cls(d_in=acts.shape[1], d_sae=D_SAE, **extra))
     trainer_cfg = SAETrainerConfig(total_training_samples=BATCH * STEPS, train_batch_size_samples=BATCH, lr_end=3e-5)
 
     def batches():  # noqa: ANN202
