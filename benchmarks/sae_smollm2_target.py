@@ -51,8 +51,12 @@ def main() -> None:
     load_seconds = time.perf_counter() - started
     train_acts = subject.activations("train")
     sae_cfg = SAEConfig(arch=args.arch, d_in=subject.d_in, d_sae=args.width_mult * subject.d_in, k=args.k)
-    train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_every=100 if args.checkpoint_dir else 0)
-    result = train_sae(train_acts, sae_cfg, train_cfg, checkpoint_dir=args.checkpoint_dir, progress=True, description=f"training {args.arch} on smollm2")
+    train_cfg = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_every=100 if args.checkpoint_dir else 0
+    )
+    result = train_sae(
+        train_acts, sae_cfg, train_cfg, checkpoint_dir=args.checkpoint_dir, progress=True, description=f"training {args.arch} on smollm2"
+    )
 
     subject.downstream(lambda acts: acts, "test")  # builds the clean/ablation baselines once (not timed below)
     # wall time, and CPU time of this process (what an otherwise idle machine would take with these threads)
@@ -65,12 +69,17 @@ def main() -> None:
     if args.save is not None:
         from interpgym.sae.storage import save_sae
 
-        save_sae(args.save, result.sae, {"subject": {"name": "smollm2", "seed": args.seed, "layer": subject.layer, "model": None}}, hook_name=subject.hook_name, model_name=subject.model_name, overwrite=True)
+        save_sae(
+            args.save,
+            result.sae,
+            {"subject": {"name": "smollm2", "seed": args.seed, "layer": subject.layer, "model": None}},
+            hook_name=subject.hook_name,
+            model_name=subject.model_name,
+            overwrite=True,
+        )
 
     metrics = report.metrics
-    passed = {
-        name: (metrics[name] <= bound if op == "<=" else metrics[name] >= bound) for name, (op, bound) in TARGETS.items()
-    }
+    passed = {name: (metrics[name] <= bound if op == "<=" else metrics[name] >= bound) for name, (op, bound) in TARGETS.items()}
     out = {
         "subject": {"name": "smollm2", "layer": subject.layer, "hook_name": subject.hook_name, "model": subject.lm.identity},
         "sae": {"arch": args.arch, "d_in": subject.d_in, "width": sae_cfg.d_sae, "k": args.k},
@@ -85,7 +94,9 @@ def main() -> None:
             "subject_load_seconds": load_seconds, "eval_seconds": eval_seconds, "eval_cpu_seconds": eval_cpu_seconds,
             "downstream_seconds": downstream_seconds, "downstream_cpu_seconds": downstream_cpu_seconds, "threads": args.threads,
         },
-        "targets": {name: {"op": op, "bound": bound, "value": metrics[name], "passed": passed[name]} for name, (op, bound) in TARGETS.items()},
+        "targets": {
+            name: {"op": op, "bound": bound, "value": metrics[name], "passed": passed[name]} for name, (op, bound) in TARGETS.items()
+        },
         "all_targets_passed": all(passed.values()),
     }  # fmt: skip
     write_json_atomic(args.json, out)

@@ -1,23 +1,27 @@
-"""Training throughput of interpgym's SAE trainer vs SAELens' own trainer, side by side in one run.
+"""SAE training cost, interpgym beside SAELens in one process: per step with AuxK live, AuxK alone, and a full toy run.
 
-Both train the same architecture at the same width, k and batch size on the same
-in-memory activations (a toy-superposition dataset of the requested width), from
-scratch, for the same number of steps, on the same device and thread count. We
-report inputs/s for each, their ratio, and FLOP rates against this machine's dense
-fp32 matmul peak measured in the same run:
+Three measurements (`--parts step,auxk,run`), each ours beside a reference run in the
+same process on the same inputs, with one intra-op thread each (`--threads`):
 
-* `dense_equivalent_gflops`: 12 * B * d_in * d_sae FLOPs per step (forward encoder and
-  decoder matmuls, and their two backward matmuls each) / time — the usual SAE
-  accounting, comparable across implementations;
-* `executed_gflops` (ours): the multiply-add FLOPs our step really performs / time.
-  Top-k family: 2 B d_in d_sae (the one dense encoder matmul) + 10 B k d_in (sparse
-  decode forward, its two gradients, and the two sparse encoder gradients); AuxK adds
-  work only when latents are dead. relu / jumprelu: 12 B d_in d_sae. This is the
-  honest hardware-utilisation number (torch's FLOP counters charge sparse products
-  as dense ones, so we count analytically). Not reported for gated.
+* `step`: seconds per `topk` training step, after `--warmup` untimed steps, with a fixed
+  `--dead-frac` of the latents marked dead so that AuxK runs on both sides. Ours is
+  `interpgym.sae.trainer.train_step` (plus its dead-latent bookkeeping); SAELens' is its
+  `SAETrainer._train_step` (TopKTrainingSAE at its defaults: rescaled decoder norms, AuxK
+  coefficient 1, gradient clipping; its dead mask pinned to the same latents). Both CPU
+  (process) time and wall time are reported; CPU time is the less load-sensitive one.
+* `auxk`: the AuxK loss alone (choose the dead latents' top-k_aux, loss, backward) as it is
+  now (only the dead columns are searched) and as first written (a dense top-k over the
+  whole batch x width matrix): the before/after of making AuxK cheap.
+* `run`: a full training run on the toy subject at our defaults (width 512, k 5, 3000
+  steps of 1024, lr 1e-2) with each trainer, timed end to end as a user pays it (set-up
+  included) in process CPU time, and its quality on the held-out test split by *our*
+  metrics (MCC against the true features, FVU, L0, dead fraction). SAELens runs its
+  `SAETrainer` with the same steps, batch, lr and input normalisation (E||x||^2 = d_in);
+  its result is saved with `save_inference_model` and read through interpgym's loader.
 
-Usage: PYTHONPATH=src python benchmarks/sae_throughput.py [--arch topk] [--d-in 256]
-[--width 4096] [--k 32] [--batch 1024] [--steps 30] [--json out.json]
+Usage: PYTHONPATH=src python benchmarks/sae_throughput.py [--parts step,auxk,run]
+[--d-in 256] [--width 4096] [--k 32] [--batch 1024] [--dead-frac 0.5] [--warmup 5]
+[--steps 20] [--run-steps 3000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -25,129 +29,209 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from interpgym.core.jsonio import write_json_atomic
-from interpgym.sae import SAEConfig, TrainConfig, train_sae
+from interpgym.core.seeding import generator
+from interpgym.sae import SAEConfig, TrainConfig, build_sae, evaluate_sae, load_sae, train_sae
+from interpgym.sae.architectures import StepContext
+from interpgym.sae.architectures.functional import aux_k_loss
+from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, sparse_decode
+from interpgym.sae.trainer import train_step
 from interpgym.subjects.toy_superposition import ToyConfig, ToySubject
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 8) -> float:
-    """Best-of fp32 GFLOP/s of an n x n x n matmul on this machine (current thread count)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best / 1e9
+def _timed(fn: Callable[[], object], warmup: int, steps: int) -> dict[str, float]:
+    """Per-call CPU and wall seconds of `fn` over `steps` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return {"cpu_s": (time.process_time() - cpu) / steps, "wall_s": (time.perf_counter() - wall) / steps}
 
 
-def ours(acts: torch.Tensor, arch: str, d_sae: int, k: int, batch: int, steps: int) -> float:
-    """Inputs/s of interpgym's trainer (setup included, as a user would see it)."""
-    cfg = SAEConfig(arch=arch, d_in=acts.shape[1], d_sae=d_sae, k=k)
-    train_cfg = TrainConfig(steps=steps, batch_size=batch, geometric_median_rows=2048, cpu_threads=0)  # the benchmark sets threads
-    started = time.perf_counter()
-    train_sae(acts, cfg, train_cfg)
-    return steps * batch / (time.perf_counter() - started)
+def _batches(acts: torch.Tensor, batch: int) -> Callable[[], torch.Tensor]:
+    order = torch.randperm(acts.shape[0], generator=generator(0))
+    position = [0]
+
+    def next_batch() -> torch.Tensor:
+        if position[0] + batch > acts.shape[0]:
+            position[0] = 0
+        rows = order[position[0] : position[0] + batch]
+        position[0] += batch
+        return acts[rows]
+
+    return next_batch
 
 
-def executed_flops_per_step(arch: str, d_in: int, d_sae: int, k: int, batch: int) -> int | None:
-    """Multiply-add FLOPs of one training step of ours (see the module docstring)."""
-    if arch in ("topk", "batchtopk", "matryoshka"):
-        return 2 * batch * d_in * d_sae + 10 * batch * k * d_in
-    if arch in ("relu", "jumprelu"):
-        return 12 * batch * d_in * d_sae
-    return None
+def step_ours(acts: torch.Tensor, args: argparse.Namespace, dead: torch.Tensor) -> dict[str, float]:
+    sae = build_sae(SAEConfig(arch="topk", d_in=acts.shape[1], d_sae=args.width, k=args.k))
+    sae.initialize(generator(0))
+    optimizer = torch.optim.Adam(sae.parameters(), lr=1e-3, fused=True)
+    inputs_since_fired = torch.zeros(args.width, dtype=torch.long)
+    next_batch = _batches(acts, args.batch)
+
+    def step() -> None:
+        out = train_step(sae, optimizer, next_batch(), StepContext(step=0, sparsity_coeff=0.0, dead_mask=dead))
+        with torch.no_grad():
+            inputs_since_fired.add_(args.batch).masked_fill_(out.fired, 0)
+
+    return _timed(step, args.warmup, args.steps)
 
 
-SAELENS_ARCH = {"topk": "topk", "batchtopk": "batchtopk", "relu": "standard", "jumprelu": "jumprelu", "gated": "gated", "matryoshka": "matryoshka_batchtopk"}
-
-
-def saelens(acts: torch.Tensor, arch: str, d_sae: int, k: int, batch: int, steps: int) -> float:
-    """Inputs/s of SAELens' `SAETrainer` on the same activations (setup included, logging off)."""
-    from sae_lens.config import SAETrainerConfig
+def _saelens_topk(d_in: int, width: int, k: int, **cfg: Any):  # noqa: ANN202
     from sae_lens.registry import get_sae_training_class
+
+    sae_cls, cfg_cls = get_sae_training_class("topk")
+    return sae_cls(cfg_cls(d_in=d_in, d_sae=width, k=k, **cfg))
+
+
+def step_saelens(acts: torch.Tensor, args: argparse.Namespace, dead: torch.Tensor) -> dict[str, float]:
+    from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
-    sae_cls, cfg_cls = get_sae_training_class(SAELENS_ARCH[arch])
-    kwargs = {"d_in": acts.shape[1], "d_sae": d_sae, "normalize_activations": "expected_average_only_in"}
-    if arch in ("topk", "batchtopk", "matryoshka"):
-        kwargs["k"] = k
-    if arch == "matryoshka":
-        kwargs["matryoshka_widths"] = [d_sae // 16, d_sae // 8, d_sae // 4, d_sae // 2, d_sae]
-    sae = sae_cls(cfg_cls(**kwargs))
-    generator = torch.Generator().manual_seed(0)
+    class PinnedDeadTrainer(SAETrainer):
+        @property
+        def dead_neurons(self) -> torch.Tensor:
+            return dead
 
-    def batches():
+    torch.manual_seed(0)
+    sae = _saelens_topk(acts.shape[1], args.width, args.k)
+    next_batch = _batches(acts, args.batch)
+    total = (args.warmup + args.steps + 1) * args.batch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = PinnedDeadTrainer(
+            cfg=SAETrainerConfig(total_training_samples=total, train_batch_size_samples=args.batch, lr=1e-3, lr_end=1e-4),
+            sae=sae,
+            data_provider=iter(()),
+        )
+    return _timed(lambda: trainer._train_step(sae, next_batch()), args.warmup, args.steps)
+
+
+def _aux_k_dense_choice(x, x_hat, centered, pre, W_enc, b_enc, W_dec, dead, aux_coeff):  # noqa: ANN001, ANN202
+    """AuxK as first written: the dead latents chosen by a top-k over the whole batch x width matrix."""
+    n_dead = int(dead.sum())
+    d_in = W_dec.shape[1]
+    k_aux = max(1, min(d_in // 2, n_dead))
+    scale = min(1.0, n_dead / max(1, d_in // 2))
+    with torch.no_grad():
+        indices = torch.where(dead, pre, torch.finfo(pre.dtype).min).topk(k_aux, dim=-1, sorted=False).indices
+    coords = Coordinates.from_row_topk(indices, W_dec.shape[0])
+    values = gather_pre(centered, W_enc, b_enc, pre, coords).relu()
+    loss = (sparse_decode(values, coords, W_dec) - (x - x_hat).detach()).pow(2).sum(-1).mean()
+    return {"aux_k": aux_coeff * scale * loss}
+
+
+def auxk_before_after(acts: torch.Tensor, args: argparse.Namespace, dead: torch.Tensor) -> dict[str, dict[str, float]]:
+    sae = build_sae(SAEConfig(arch="topk", d_in=acts.shape[1], d_sae=args.width, k=args.k))
+    sae.initialize(generator(0))
+    x = acts[: args.batch]
+    centered = (x - sae.b_dec).detach()
+    with torch.no_grad():
+        pre = centered @ sae.W_enc + sae.b_enc
+        x_hat = torch.zeros_like(x)
+    out = {}
+    for name, fn in (("now", aux_k_loss), ("first_written", _aux_k_dense_choice)):
+        def once(fn=fn) -> None:  # noqa: ANN001
+            loss = fn(x, x_hat, centered, pre, sae.W_enc, sae.b_enc, sae.W_dec, dead, 1 / 32)["aux_k"]
+            loss.backward()
+            sae.zero_grad(set_to_none=True)
+
+        out[name] = _timed(once, args.warmup, args.steps)
+    return out
+
+
+def full_run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """A full toy training run with each trainer: end-to-end process CPU time and held-out quality."""
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    toy = ToySubject(ToyConfig())
+    acts = toy.activations("train")
+    width, k, lr = toy.sae_defaults.width, toy.sae_defaults.k, toy.sae_defaults.lr
+    rows: dict[str, dict[str, Any]] = {}
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    sae_cfg = SAEConfig(arch="topk", d_in=toy.d_in, d_sae=width, k=k)
+    ours = train_sae(acts, sae_cfg, TrainConfig(steps=args.run_steps, batch_size=1024, lr=lr))
+    rows["interpgym"] = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "sae": ours.sae}
+
+    torch.manual_seed(0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    sae = _saelens_topk(toy.d_in, width, k, normalize_activations="expected_average_only_in")
+    next_batch = _batches(acts, 1024)
+    trainer_cfg = SAETrainerConfig(total_training_samples=args.run_steps * 1024, train_batch_size_samples=1024, lr=lr, lr_end=lr / 10,
+                                   n_batches_for_norm_estimate=8)
+
+    def provider():  # noqa: ANN202
         while True:
-            order = torch.randperm(acts.shape[0], generator=generator)
-            for start in range(0, acts.shape[0] - batch + 1, batch):
-                yield acts[order[start : start + batch]]
+            yield next_batch()
 
-    trainer_cfg = SAETrainerConfig(
-        total_training_samples=steps * batch, train_batch_size_samples=batch, lr=1e-3, lr_end=1e-4, n_batches_for_norm_estimate=2
-    )
-    started = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=batches()).fit()
-    return steps * batch / (time.perf_counter() - started)
+        SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=provider()).fit()
+    rows["saelens"] = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}
+    with tempfile.TemporaryDirectory() as directory:
+        sae.save_inference_model(directory)
+        rows["saelens"]["sae"] = load_sae(directory).sae
+    for row in rows.values():
+        metrics = evaluate_sae(row.pop("sae"), toy).metrics
+        row.update({key: metrics[key] for key in ("mcc", "fvu", "l0", "dead_frac")})
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="topk", choices=sorted(SAELENS_ARCH))
+    parser.add_argument("--parts", default="step,auxk,run")
     parser.add_argument("--d-in", type=int, default=256)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=2, help="alternate ours/SAELens this many times; report the best of each")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both trainers (0: torch default)")
+    parser.add_argument("--dead-frac", type=float, default=0.5)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--run-steps", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    acts = ToySubject(ToyConfig(n_features=2 * args.d_in * 4, d_in=args.d_in, mean_l0=16, n_train=max(32768, args.batch * 8), n_val=8, n_test=8)).activations("train")
-    peak = matmul_peak_gflops()
-    best_ours, best_theirs = 0.0, 0.0
-    for _ in range(args.repeats):  # alternate so that machine-load drift hits both alike
-        best_ours = max(best_ours, ours(acts, args.arch, args.width, args.k, args.batch, args.steps))
-        best_theirs = max(best_theirs, saelens(acts, args.arch, args.width, args.k, args.batch, args.steps))
-    dense_flops = 12 * args.batch * args.d_in * args.width
-    executed = executed_flops_per_step(args.arch, args.d_in, args.width, args.k, args.batch)
-    steps_per_s = best_ours / args.batch
-    result = {
-        "arch": args.arch,
-        "d_in": args.d_in,
-        "width": args.width,
-        "k": args.k,
-        "batch": args.batch,
-        "steps": args.steps,
-        "threads": torch.get_num_threads(),
-        "ours_inputs_per_s": best_ours,
-        "saelens_inputs_per_s": best_theirs,
-        "speedup_vs_saelens": best_ours / best_theirs,
-        "matmul_peak_gflops": peak,
-        "ours_dense_equivalent_gflops": dense_flops * steps_per_s / 1e9,
-        "saelens_dense_equivalent_gflops": dense_flops * best_theirs / args.batch / 1e9,
-        "ours_executed_flops_per_step": executed,
-        "ours_executed_gflops": executed * steps_per_s / 1e9 if executed else None,
-    }
-    result["ours_executed_frac_of_peak"] = result["ours_executed_gflops"] / peak if executed else None
-    result["ours_dense_equivalent_frac_of_peak"] = result["ours_dense_equivalent_gflops"] / peak
-    table = Table(title=f"SAE training throughput: {args.arch}, d_in {args.d_in}, width {args.width}, k {args.k}, batch {args.batch}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))  # None prints as "None"
+    torch.set_num_threads(args.threads)
+    parts = [p.strip() for p in args.parts.split(",")]
+    result: dict[str, Any] = {"config": vars(args) | {"threads": torch.get_num_threads()}}
+    table = Table(title="SAE training cost, interpgym vs reference (seconds; shared machine: compare within a row)")
+    for column in ("measure", "interpgym / now", "reference", "ratio (ref / ours)"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+
+    if "step" in parts or "auxk" in parts:
+        toy = ToyConfig(n_features=8 * args.d_in, d_in=args.d_in, mean_l0=16, n_train=max(32768, args.batch * 8), n_val=8, n_test=8)
+        acts = ToySubject(toy).activations("train")
+        dead = torch.rand(args.width, generator=generator(1)) < args.dead_frac
+    if "step" in parts:
+        ours, theirs = step_ours(acts, args, dead), step_saelens(acts, args, dead)
+        result["step"] = {"interpgym": ours, "saelens": theirs, "dead_latents": int(dead.sum())}
+        for key in ("cpu_s", "wall_s"):
+            table.add_row(f"step {key} (topk, AuxK live)", f"{ours[key]:.4f}", f"{theirs[key]:.4f}", f"{theirs[key] / ours[key]:.2f}x")
+    if "auxk" in parts:
+        auxk = auxk_before_after(acts, args, dead)
+        result["auxk"] = auxk
+        for key in ("cpu_s", "wall_s"):
+            table.add_row(f"AuxK alone {key} (ref: first written)", f"{auxk['now'][key]:.4f}", f"{auxk['first_written'][key]:.4f}",
+                          f"{auxk['first_written'][key] / auxk['now'][key]:.2f}x")
+    if "run" in parts:
+        run = full_run(args)
+        result["run"] = run
+        for key in ("cpu_s", "wall_s", "mcc", "fvu", "l0", "dead_frac"):
+            ratio = f"{run['saelens'][key] / run['interpgym'][key]:.2f}x" if key.endswith("_s") else ""
+            table.add_row(f"toy run {key} ({args.run_steps} steps)", f"{run['interpgym'][key]:.4g}", f"{run['saelens'][key]:.4g}", ratio)
     Console().print(table)
     if args.json:
         write_json_atomic(args.json, result)

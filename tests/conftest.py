@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,26 @@ def _isolated_home(shared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.endswith("_API_KEY"):
             monkeypatch.delenv(key, raising=False)
+
+
+def _read_only_dir(tmp_path: Path) -> Path:
+    """A directory no one (root included) can create files in: chmod for users, chattr +i for root."""
+    directory = tmp_path / "read-only"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        (directory / ".probe").touch()
+    except OSError:
+        return directory
+    (directory / ".probe").unlink()
+    if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode != 0:
+        pytest.skip("running as root without chattr: no way to make a read-only directory here")
+    return directory
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path):  # noqa: ANN201
+    directory = _read_only_dir(tmp_path)
+    yield directory
+    subprocess.run(["chattr", "-i", str(directory)], capture_output=True)
+    directory.chmod(0o755)

@@ -1,7 +1,9 @@
 """The `interpgym` command line: one typer app; each family adds its sub-command group.
 
 Every command that computes something takes `--json PATH`. A `UserError` anywhere
-becomes one line on stderr and exit code 2.
+becomes one line on stderr and exit code 2. The command modules import torch and the
+other heavy libraries inside their commands, so `--help`, `--version` and bad input
+answer in a fraction of a second (`benchmarks/cli_startup.py` measures it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from interpgym import __version__
+
+        print(f"interpgym {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+) -> None:
+    """Objective, cheap, trustworthy scores for interpretability techniques."""
+
+
 app.add_typer(proofs_app, name="proofs", help="Compact proofs of model performance.")
 app.add_typer(sae_app, name="sae", help="Sparse autoencoders: train, evaluate, sweep.")
 register_harness(app)
@@ -32,7 +51,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {str(exc).strip()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

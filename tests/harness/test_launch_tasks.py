@@ -14,10 +14,7 @@ import torch
 
 from interpgym.harness.task import InvalidSolution
 
-try:
-    from interpgym.sae import architectures, storage
-except ImportError:  # the sae family is not in this tree: its tasks' tests skip
-    architectures = storage = None
+from interpgym.sae import architectures, storage
 
 
 def _sae_artifact(tmp_path: Path, arch: str, w_dec: torch.Tensor, k: int | None = None, b_dec: torch.Tensor | None = None):  # noqa: ANN202
@@ -38,9 +35,6 @@ def _sae_artifact(tmp_path: Path, arch: str, w_dec: torch.Tensor, k: int | None 
 
 @pytest.fixture
 def toy():  # noqa: ANN201
-    if storage is None:
-        pytest.skip("the sae family is not in this tree")
-    pytest.importorskip("interpgym.subjects.toy_superposition")
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.sae_toy import _subject, toy_config
 
@@ -109,7 +103,7 @@ def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
 
 
 def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
-    registry = pytest.importorskip("interpgym.proofs.registry")
+    from interpgym.proofs import registry
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.proofs_maxk import REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact

@@ -75,7 +75,9 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
         (["--d-model", "0"], "--d-model"),
     ],
 )
-def test_bad_arguments_exit_2(args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_bad_arguments_exit_2(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out.json"
     code = run_cli(["proofs", "maxk", *SMALL, *args, "--json", str(out)], monkeypatch)
     err = capsys.readouterr().err.strip()

@@ -104,5 +104,7 @@ def test_scaled_and_log_space_paths_agree(index: int) -> None:
 def test_huge_score_ranges_take_the_log_space_path_soundly() -> None:
     w = random_weights(5, 3, 2, seed=3, scale=12.0)
     tables = compute_tables(w)
-    assert _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))) is None
+    assert (
+        _certificate_scaled(tables, pessimized_value_tables(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))) is None
+    )
     assert_sound(w)

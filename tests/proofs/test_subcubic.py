@@ -3,8 +3,6 @@ partly trained, random, tied and hypothesis-generated models, and useful on trai
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings

@@ -30,7 +30,9 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory, shared_home: Path) -> 
     out = tmp_path_factory.mktemp("cli") / "topk"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTERPGYM_HOME", str(shared_home))
-        code = run_cli(mp, "sae", "train", "--subject", "toy", "--arch", "topk", "--width", "64", "--k", "5", *TRAIN_FAST, "--out", str(out))
+        code = run_cli(
+            mp, "sae", "train", "--subject", "toy", "--arch", "topk", "--width", "64", "--k", "5", *TRAIN_FAST, "--out", str(out)
+        )
     assert code == 0
     return out
 
@@ -48,7 +50,18 @@ def test_eval_json_contract(trained_dir: Path, tmp_path: Path, monkeypatch: pyte
     assert run_cli(monkeypatch, "sae", "eval", str(trained_dir), "--json", str(out)) == 0
     data = json.loads(out.read_text())
     assert (data["subject"], data["arch"], data["width"], data["eval_inputs"]) == ("toy", "topk", 64, 16384)
-    for key in ("l0", "fvu", "explained_variance", "cosine", "relative_reconstruction_bias", "dead_frac", "dense_frac", "mcc", "mmcs", "frac_recovered"):
+    for key in (
+        "l0",
+        "fvu",
+        "explained_variance",
+        "cosine",
+        "relative_reconstruction_bias",
+        "dead_frac",
+        "dense_frac",
+        "mcc",
+        "mmcs",
+        "frac_recovered",
+    ):
         assert isinstance(data["metrics"][key], float), key
     assert data["metrics"]["l0"] == pytest.approx(5.0)
     assert data["metrics"]["explained_variance"] == pytest.approx(1 - data["metrics"]["fvu"])
@@ -58,8 +71,25 @@ def test_eval_json_contract(trained_dir: Path, tmp_path: Path, monkeypatch: pyte
 def test_sweep_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, plot = tmp_path / "sweep.json", tmp_path / "sweep.png"
     code = run_cli(
-        monkeypatch, "sae", "sweep", "--subject", "toy", "--archs", "topk,relu", "--points", "2", "--width", "32",
-        "--steps", "30", "--batch-size", "256", "--json", str(out), "--plot", str(plot),
+        monkeypatch,
+        "sae",
+        "sweep",
+        "--subject",
+        "toy",
+        "--archs",
+        "topk,relu",
+        "--points",
+        "2",
+        "--width",
+        "32",
+        "--steps",
+        "30",
+        "--batch-size",
+        "256",
+        "--json",
+        str(out),
+        "--plot",
+        str(plot),
     )
     assert code == 0
     data = json.loads(out.read_text())
@@ -80,7 +110,9 @@ def _expect_exit_2(monkeypatch, capsys, *args: str, match: str) -> None:
 def test_eval_of_a_non_sae_dir_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("hi")
-    _expect_exit_2(monkeypatch, capsys, "sae", "eval", str(tmp_path / "notes"), "--json", str(tmp_path / "e.json"), match="not an SAE directory")
+    _expect_exit_2(
+        monkeypatch, capsys, "sae", "eval", str(tmp_path / "notes"), "--json", str(tmp_path / "e.json"), match="not an SAE directory"
+    )
     assert not (tmp_path / "e.json").exists()
 
 
@@ -105,7 +137,15 @@ def test_eval_width_mismatch_exits_2(trained_dir: Path, tmp_path: Path, monkeypa
     (wrong / CFG_FILE).write_text(json.dumps(cfg))
     (wrong / META_FILE).write_text(json.dumps(meta))
     state = load_file(str(trained_dir / WEIGHTS_FILE))
-    save_file({"W_enc": state["W_enc"][:32].contiguous(), "b_enc": state["b_enc"], "W_dec": state["W_dec"][:, :32].contiguous(), "b_dec": state["b_dec"][:32].contiguous()}, str(wrong / WEIGHTS_FILE))
+    save_file(
+        {
+            "W_enc": state["W_enc"][:32].contiguous(),
+            "b_enc": state["b_enc"],
+            "W_dec": state["W_dec"][:, :32].contiguous(),
+            "b_dec": state["b_dec"][:32].contiguous(),
+        },
+        str(wrong / WEIGHTS_FILE),
+    )
     _expect_exit_2(monkeypatch, capsys, "sae", "eval", str(wrong), "--json", str(tmp_path / "e.json"), match="d_in=64")
     assert not (tmp_path / "e.json").exists()
 

@@ -6,13 +6,7 @@ import pytest
 
 from interpgym.core.errors import UserError
 from interpgym.sae import ARCHITECTURES
-from interpgym.sae.sweep import parse_archs, pareto_frontier, sweep_settings
-
-
-def test_pareto_frontier_by_hand() -> None:
-    points = [(5.0, 0.2), (3.0, 0.3), (4.0, 0.35), (8.0, 0.1), (8.0, 0.15), (2.0, 0.5)]
-    # (4, .35) is dominated by (3, .3); (8, .15) by (8, .1)
-    assert pareto_frontier(points) == [5, 1, 0, 3]
+from interpgym.sae.sweep import parse_archs, sweep_settings
 
 
 def test_sweep_settings() -> None:

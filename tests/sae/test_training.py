@@ -7,7 +7,7 @@ import torch
 
 from interpgym.core.errors import UserError
 from interpgym.sae import ARCHITECTURES, SAEConfig, TrainConfig, build_sae, train_sae
-from interpgym.sae.trainer import geometric_median, lr_factor, sparsity_factor
+from interpgym.sae.trainer import geometric_median, input_scale_for, lr_factor, sparsity_factor
 
 FAST = TrainConfig(steps=120, batch_size=256, seed=3, lr=3e-3)
 
@@ -82,7 +82,11 @@ def test_trained_sae_acts_on_raw_units(tiny_toy) -> None:
     result = train_sae(acts, _cfg("topk"), FAST)
     x = acts[:512]
     relative = (result.sae(x) - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum()
-    assert result.input_scale == pytest.approx(1 / 40.0 * result.input_scale * 40.0)
+    # the scale makes E||s x||^2 = d_in (all 8192 rows are the sample here); 40x larger inputs, 40x smaller scale
+    assert acts.shape[0] <= FAST.geometric_median_rows
+    assert result.input_scale == pytest.approx(input_scale_for(acts), rel=1e-6)
+    assert result.input_scale * 40.0 == pytest.approx(input_scale_for(acts / 40.0), rel=1e-6)
+    assert (acts * result.input_scale).pow(2).sum(1).mean() == pytest.approx(acts.shape[1], rel=1e-4)
     assert relative < 0.5
 
 

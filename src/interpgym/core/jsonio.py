@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from interpgym.core.outputs import atomic_output
 
 
 def _clean(value: Any) -> Any:
@@ -20,12 +20,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write `data` as indented JSON to `path` atomically (temp file + rename).
 
@@ -33,15 +27,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     half-written file, and a failure leaves any previous file untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_clean(data), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(_clean(data), indent=2, allow_nan=False) + "\n"  # fails before any file is touched
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
     return path

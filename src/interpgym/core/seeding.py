@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import functools
-import random
 
 import numpy as np
 import torch
 
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch global RNGs; return a fresh CPU generator seeded with `seed`.
-
-    Prefer passing the returned generator explicitly over relying on global state.
-    """
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-
-
+# Multiplier that separates the streams derived from neighbouring seeds (a prime).
+_STREAM_STRIDE = 1_000_003
 _MT_WORDS, _MT_STATE_OFFSET = 624, 24  # torch's CPU generator state: 24-byte header, then 624 uint64 words
 
 
@@ -70,3 +57,12 @@ def numpy_random_state(seed: int) -> int | np.random.RandomState:
     if seed < 2**32:
         return seed
     return np.random.RandomState(np.random.MT19937(np.random.SeedSequence(seed, pool_size=8)))
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """The seed of sub-stream `stream` (an epoch, a split) of a run seeded with `seed`.
+
+    `seed * 1_000_003 + stream`: distinct for every (seed, stream) with
+    0 <= stream < 1_000_003, and a pure function, so the same run gets the same numbers.
+    """
+    return seed * _STREAM_STRIDE + stream

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from interpgym.core.errors import require
 from interpgym.core.flops import FlopCounter
-from interpgym.core.threads import torch_threads
+from interpgym.core.threads import cpu_threads
 from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at, tokens_of
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
@@ -106,16 +106,17 @@ def exact_correctness(
     synchronisation costs more than it saves (measured 15x slower with 2 threads on a
     loaded 2-core machine).
     """
-    if w.W_E.device.type == "cpu":
-        with torch_threads(1):
-            return _exact_correctness(w, prefixes_per_chunk, advance)
-    return _exact_correctness(w, prefixes_per_chunk, advance)
+    with cpu_threads(1, w.W_E.device):
+        return _exact_correctness(w, prefixes_per_chunk, advance)
 
 
 def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance | None) -> ExactCorrectness:
     vocab, k = w.vocab, w.k
     total = input_count(vocab, k)
-    require(total <= MAX_ENUMERABLE, f"v^K = {vocab}^{k} = {total} inputs is too many for brute force; use a smaller config or --strategies cubic")
+    require(
+        total <= MAX_ENUMERABLE,
+        f"v^K = {vocab}^{k} = {total} inputs is too many for brute force; use a smaller config or --strategies cubic",
+    )
     tables = compute_tables(w)
     slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
     prefix_tables = _PrefixTables.build(tables)

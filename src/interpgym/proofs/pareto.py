@@ -6,8 +6,6 @@ least as cheap and at least as tight, and strictly better in one of the two.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,10 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from interpgym.core.outputs import atomic_output
+from interpgym.core.pareto import pareto_front
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the (cost, value) points not dominated by another (lower cost, higher value is better).
-
-    Returned in increasing cost. Cost O(n log n).
-    """
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front: list[int] = []
-    best = float("-inf")
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
 
 
 def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "max-of-K proofs") -> Path:
@@ -52,7 +37,7 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str 
         ax.scatter([max(r["flops"], 1) for r in mine], [r["normalized"] for r in mine], label=name, s=30, alpha=0.85,
                    color=palette(i % 20), marker=_MARKERS[i % len(_MARKERS)])
     points = [(max(float(r["flops"]), 1.0), float(r["normalized"])) for r in rows]
-    front = pareto_front(points)
+    front = pareto_front([(flops, -bound) for flops, bound in points])  # cheaper and tighter is better
     if front:
         xs = [points[i][0] for i in front]
         ys = [points[i][1] for i in front]
@@ -64,16 +49,9 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str 
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
-__all__ = ["pareto_front", "plot_pareto"]
+__all__ = ["plot_pareto"]

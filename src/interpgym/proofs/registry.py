@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from interpgym.core.errors import UserError
+from interpgym.core.selection import parse_selection
 from interpgym.proofs import brute_force as brute_force_module
 from interpgym.proofs import cubic as cubic_module
 from interpgym.proofs import subcubic
@@ -43,21 +43,7 @@ def strategies() -> dict[str, Strategy]:
 
 def resolve(selection: str) -> list[str]:
     """Strategy names for `all` or a comma-separated list; `UserError` naming any unknown one."""
-    known = strategies()
-    if selection.strip() == "all":
-        return list(known)
-    names = [part.strip() for part in selection.split(",") if part.strip()]
-    if not names:
-        raise UserError("--strategies is empty: pass 'all' or a comma-separated list of " + ", ".join(known))
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise UserError(f"unknown strategy {unknown[0]!r}: choose 'all' or from {', '.join(known)}")
-    return list(dict.fromkeys(names))
+    return parse_selection(selection, list(strategies()), flag="--strategies", what="strategy")
 
 
-def get(name: str) -> Strategy:
-    """The strategy called `name` (`UserError` if unknown)."""
-    return strategies()[resolve(name)[0]]
-
-
-__all__ = ["strategies", "resolve", "get", "Strategy", "BRUTE_FORCE"]
+__all__ = ["strategies", "resolve", "Strategy", "BRUTE_FORCE"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from jaxtyping import Bool
@@ -47,4 +47,4 @@ class ProofResult:
         }
 
 
-__all__ = ["ProofResult", "asdict"]
+__all__ = ["ProofResult"]

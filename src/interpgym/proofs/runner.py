@@ -16,16 +16,16 @@ audit is a bug in a strategy and raises `UnsoundProofError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
-from interpgym.core.threads import torch_threads
+from interpgym.core.progress import progress_bar
+from interpgym.core.threads import cpu_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic
@@ -80,7 +80,7 @@ def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | 
     mostly add synchronisation, and one thread makes wall times comparable.
     """
     table = strategies()
-    with torch_threads(1) if w.W_E.device.type == "cpu" else nullcontext():
+    with cpu_threads(1, w.W_E.device):
         exact = brute_force(w, advance=advance)
         correct = exact.extra["correct"]
         results = []
@@ -106,13 +106,6 @@ def model_info(model: MaxKModel) -> dict[str, Any]:
             "weights": str(model.weights_path)}
 
 
-@contextmanager
-def _progress(enabled: bool, console: Console | None) -> Iterator[Progress]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console or Console(stderr=True), transient=True, disable=not enabled) as bar:
-        yield bar
-
-
 def _prove_with_bar(bar: Progress, label: str, w: MaxKWeights, names: list[str]) -> ModelProofs:
     task = bar.add_task(label, total=w.vocab**w.k)
     try:
@@ -134,7 +127,7 @@ def maxk_report(
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
     warm_up()
-    with _progress(progress, console) as bar:
+    with progress_bar(enabled=progress, transient=True, console=console) as bar:
         final = _prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:

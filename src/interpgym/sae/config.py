@@ -91,9 +91,8 @@ class TrainConfig:
     geometric_median_rows: int = 8192
     seed: int = 0
     checkpoint_every: int = 0  # 0 = only when asked to stop early
-    # Intra-op threads for CPU training (0 = torch's default). One is the default because,
-    # measured on a shared 2-core machine, threaded sparse kernels and small matmuls were
-    # slower (up to 100x when other processes hold the cores) than one thread.
+    # Intra-op threads for CPU training (0 = torch's default). One by default: threaded sparse
+    # kernels and small matmuls were slower than one thread on a shared machine (docs/sae.md, "Performance").
     cpu_threads: int = 1
 
     def validate(self) -> None:

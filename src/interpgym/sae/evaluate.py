@@ -24,7 +24,15 @@ from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError
 from interpgym.core.seeding import generator
 from interpgym.sae.architectures import SparseAutoencoder
-from interpgym.sae.metrics import PROBE_KS, ReconstructionStats, TopActivations, ground_truth_metrics, monosemanticity, raw_probe_scores, sparse_probing
+from interpgym.sae.metrics import (
+    PROBE_KS,
+    ReconstructionStats,
+    TopActivations,
+    ground_truth_metrics,
+    monosemanticity,
+    raw_probe_scores,
+    sparse_probing,
+)
 from interpgym.subjects.activations import ActivationSubject, Split
 
 PROBE_ROWS = 8192
@@ -88,7 +96,10 @@ def evaluate_sae(
     over the split, plus probes on <= 8192 sampled rows and the subject's downstream pass."""
     started = time.perf_counter()
     if sae.d_in != subject.d_in:
-        raise UserError(f"the SAE reads {sae.d_in}-dim activations but subject {subject.name!r} has d_in={subject.d_in}: use the subject (and layer) it was trained on")
+        raise UserError(
+            f"the SAE reads {sae.d_in}-dim activations but subject {subject.name!r} has d_in={subject.d_in}: "
+            "use the subject (and layer) it was trained on"
+        )
     sae = sae.eval()
     device = sae.W_enc.device
     acts = subject.activations(split)

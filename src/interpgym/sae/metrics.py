@@ -18,7 +18,8 @@
   task); `_raw_k{k}` the same on raw dimensions, `_raw_all` on all raw dimensions.
 * `monosemanticity`: per alive latent (>= `MIN_FIRES` of its top-`TOP_ACTIVATIONS`
   activations > 0), the lift of its best label: for every label c (the probing tasks'
-  positives: value 1 of a 0/1 concept, every class of a multi-class one), lift(c) = (p_top(c) - p_base(c)) / (1 - p_base(c)), with p_top(c) the share
+  positives: value 1 of a 0/1 concept, every class of a multi-class one),
+  lift(c) = (p_top(c) - p_base(c)) / (1 - p_base(c)), with p_top(c) the share
   of the latent's firing top activations labelled c and p_base(c) the share of c in
   the eval set; the latent scores max over c of lift(c); mean over latents. The 0 of a 0/1 concept
   is not a label ("not a stage direction" is no concept, and its lift at a 95% base

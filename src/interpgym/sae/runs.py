@@ -8,7 +8,8 @@ from typing import Any
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.device import resolve_device
-from interpgym.sae.architectures import architecture
+from interpgym.core.errors import UserError
+from interpgym.sae.architectures import ARCHITECTURES, architecture
 from interpgym.sae.config import SAEConfig, TrainConfig
 from interpgym.sae.storage import LoadedSAE, load_sae, save_sae
 from interpgym.sae.trainer import TrainResult, train_sae
@@ -32,23 +33,38 @@ class SubjectSpec:
         return {"name": self.name, "seed": self.seed, "layer": self.layer, "model": self.model}
 
 
-def sae_config_for(subject: ActivationSubject, arch: str, width: int | None, k: int | None, sparsity_coeff: float | None) -> SAEConfig:
-    """An `SAEConfig` with subject defaults filled in: width = `default_width` (toy: the number of
-    true features) or 8 x d_in; k = the subject's `default_k` (toy: the true mean L0) for top-k
-    architectures, else the architecture default."""
+def check_sparsity_options(arch: str, k: int | None, sparsity_coeff: float | None) -> None:
+    """`UserError` when `--k` is given to an architecture without k, or `--l1` to one without a coefficient."""
     cls = architecture(arch)
+    if k is not None and not cls.uses_k:
+        raise UserError(f"--k does not apply to {arch} (it applies to {', '.join(_names(uses_k=True))}); set its sparsity with --l1")
+    if sparsity_coeff is not None and not cls.uses_sparsity_coeff:
+        raise UserError(f"--l1 does not apply to {arch} (it applies to {', '.join(_names(uses_k=False))}); set its sparsity with --k")
+
+
+def _names(*, uses_k: bool) -> list[str]:
+    return sorted(name for name, cls in ARCHITECTURES.items() if cls.uses_k == uses_k)
+
+
+def sae_config_for(subject: ActivationSubject, arch: str, width: int | None, k: int | None, sparsity_coeff: float | None) -> SAEConfig:
+    """An `SAEConfig` with the subject's `sae_defaults` filled in (width; k for the top-k family).
+
+    `UserError` if `k` or `sparsity_coeff` is given to an architecture that does not use it.
+    """
+    cls = architecture(arch)
+    check_sparsity_options(arch, k, sparsity_coeff)
     if width is None:
-        width = int(getattr(subject, "default_width", 8 * subject.d_in))
+        width = subject.sae_defaults.width
     if k is None and cls.uses_k:
-        k = getattr(subject, "default_k", None)
-    return SAEConfig(arch=arch, d_in=subject.d_in, d_sae=width, k=k if cls.uses_k else None, sparsity_coeff=sparsity_coeff if cls.uses_sparsity_coeff else None)
+        k = subject.sae_defaults.k
+    return SAEConfig(arch=arch, d_in=subject.d_in, d_sae=width, k=k, sparsity_coeff=sparsity_coeff)
 
 
 def train_config_for(subject: ActivationSubject, *, lr: float | None = None, **fields: Any) -> TrainConfig:
-    """A `TrainConfig` whose learning rate, when not given, is the subject's `default_lr`
-    (toy: tuned, see its module docstring) or else the trainer's width-based default."""
+    """A `TrainConfig` whose learning rate, when not given, is the subject's `sae_defaults.lr`
+    (toy: tuned, see docs/sae_subjects.md) or else the trainer's width-based default."""
     if lr is None:
-        lr = getattr(subject, "default_lr", None)
+        lr = subject.sae_defaults.lr
     config = TrainConfig(lr=lr, **fields)
     config.validate()
     return config
@@ -79,7 +95,9 @@ def train_on_subject(
     return result, meta
 
 
-def cached_sae(subject: ActivationSubject, spec: SubjectSpec, sae_cfg: SAEConfig, train_cfg: TrainConfig, *, progress: bool = False) -> LoadedSAE:
+def cached_sae(
+    subject: ActivationSubject, spec: SubjectSpec, sae_cfg: SAEConfig, train_cfg: TrainConfig, *, progress: bool = False
+) -> LoadedSAE:
     """Train (or reuse from `$INTERPGYM_HOME/cache/sae/<hash>`) and load an SAE. CPU training."""
     config = {"subject": spec.to_dict(), "sae": sae_cfg.to_dict(), "train": train_cfg.to_dict(), "version": 1}
 

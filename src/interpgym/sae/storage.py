@@ -15,6 +15,13 @@ jumprelu with the global threshold repeated per latent. The input scale is folde
 into the weights, so `normalize_activations` is always `none`; `apply_b_dec_to_input`
 is always true. `sae_lens.SAE.load_from_disk(dir)` reproduces our encode/decode.
 
+Files written by SAELens itself (either `save_model` or `save_inference_model`) load
+for standard, topk, jumprelu, gated, batchtopk and matryoshka_batchtopk; a top-k family
+file with `rescale_acts_by_decoder_norm: true` has its decoder norms folded into the
+encoder on load (`fold_decoder_norms`, exact), and a batch-top-k training file's scalar
+`topk_threshold` becomes our constant threshold. abstopk, matching_pursuit and the
+transcoders have no equivalent here and are refused by name.
+
 Loading never unpickles: JSON and safetensors only, every name, shape and value
 checked (`UserError` on anything wrong).
 """
@@ -44,8 +51,43 @@ WEIGHTS_FILE = "sae_weights.safetensors"
 META_FILE = "interpgym_sae.json"
 SAELENS_FORMAT_VERSION = "6.54.12"  # the sae-lens release whose format this writes
 
-# SAELens architecture -> ours, for SAEs that were not written by interpgym.
-FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated"}
+# SAELens architecture -> ours, for SAEs that were not written by interpgym. `batchtopk` and
+# `matryoshka_batchtopk` are SAELens' training-form files (`save_model`); both infer as a
+# JumpReLU with one constant threshold, which is our `batchtopk`.
+FROM_SAELENS = {
+    "standard": "relu",
+    "topk": "topk",
+    "jumprelu": "jumprelu",
+    "gated": "gated",
+    "batchtopk": "batchtopk",
+    "matryoshka_batchtopk": "batchtopk",
+}
+# SAELens architectures whose cfg.json carries `k` and `rescale_acts_by_decoder_norm`.
+_SAELENS_TOPK_FAMILY = ("topk", "batchtopk", "matryoshka_batchtopk")
+
+
+def fold_decoder_norms(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SAELens' `fold_W_dec_norm` on a state dict: the same latents without `rescale_acts_by_decoder_norm`.
+
+    SAELens' top-k family with the flag set selects on pre * ||W_dec[i]|| and decodes
+    with W_dec[i] / ||W_dec[i]||. Scaling W_enc's columns and b_enc by the norms and
+    dividing W_dec's rows by them computes exactly that with the flag off (a no-op when
+    the rows already have unit norm, as in SAELens' inference export). Norms are clamped
+    at 1e-8 as SAELens does.
+    """
+    norms = state["W_dec"].norm(dim=1).clamp_min(1e-8)
+    return state | {"W_enc": state["W_enc"] * norms, "b_enc": state["b_enc"] * norms, "W_dec": state["W_dec"] / norms[:, None]}
+
+
+def _saelens_training_form_to_inference(saelens_arch: str, state: dict[str, torch.Tensor], d_sae: int) -> dict[str, torch.Tensor]:
+    """SAELens' batch-top-k `save_model` files hold a scalar `topk_threshold`; its inference form is a per-latent `threshold`."""
+    if saelens_arch in ("batchtopk", "matryoshka_batchtopk") and "topk_threshold" in state:
+        state = dict(state)
+        threshold = state.pop("topk_threshold")
+        if threshold.numel() != 1:
+            raise UserError(f"SAELens {saelens_arch} topk_threshold must be one number (got shape {tuple(threshold.shape)})")
+        state["threshold"] = threshold.reshape(()).expand(d_sae).clone()
+    return state
 
 
 @dataclass
@@ -147,28 +189,38 @@ def load_sae(directory: str | Path) -> LoadedSAE:
         d_in, d_sae, saelens_arch = int(cfg["d_in"]), int(cfg["d_sae"]), str(cfg["architecture"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{directory / CFG_FILE} lacks a valid architecture/d_in/d_sae ({exc})") from exc
-    if cfg.get("normalize_activations", "none") != "none" or not cfg.get("apply_b_dec_to_input", True) or cfg.get("reshape_activations", "none") != "none":
+    plain_input = cfg.get("normalize_activations", "none") == "none" and cfg.get("reshape_activations", "none") == "none"
+    if not plain_input or not cfg.get("apply_b_dec_to_input", True):
         raise UserError(f"{directory}: only SAEs with normalize_activations=none, apply_b_dec_to_input=true and no reshaping are supported")
     if meta:
         try:
             sae_cfg = SAEConfig.from_dict(meta["sae_config"])
         except (KeyError, TypeError) as exc:
             raise UserError(f"{directory / META_FILE} has no valid sae_config ({exc})") from exc
+        rescaled = False
     else:
         if saelens_arch not in FROM_SAELENS:
             raise UserError(f"{directory}: SAELens architecture {saelens_arch!r} is not supported (supported: {', '.join(FROM_SAELENS)})")
-        if saelens_arch == "topk" and cfg.get("rescale_acts_by_decoder_norm", False):
-            raise UserError(f"{directory}: topk SAEs with rescale_acts_by_decoder_norm=true are not supported; fold the decoder norm first")
-        sae_cfg = SAEConfig(arch=FROM_SAELENS[saelens_arch], d_in=d_in, d_sae=d_sae, k=int(cfg["k"]) if saelens_arch == "topk" else None)
+        topk_family = saelens_arch in _SAELENS_TOPK_FAMILY
+        rescaled = topk_family and bool(cfg.get("rescale_acts_by_decoder_norm", False))
+        try:
+            k = int(cfg["k"]) if topk_family else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{directory / CFG_FILE}: a SAELens {saelens_arch} SAE needs an integer k ({exc})") from exc
+        sae_cfg = SAEConfig(arch=FROM_SAELENS[saelens_arch], d_in=d_in, d_sae=d_sae, k=k)
     if (sae_cfg.d_in, sae_cfg.d_sae) != (d_in, d_sae):
         raise UserError(f"{directory}: cfg.json says d_in={d_in}, d_sae={d_sae} but the metadata says {sae_cfg.d_in}, {sae_cfg.d_sae}")
     sae = build_sae(sae_cfg)
-    if sae.saelens_architecture != saelens_arch:
-        raise UserError(f"{directory}: cfg.json architecture {saelens_arch!r} does not match {sae.arch!r} (expected {sae.saelens_architecture!r})")
+    if meta and sae.saelens_architecture != saelens_arch:
+        raise UserError(
+            f"{directory}: cfg.json architecture {saelens_arch!r} does not match {sae.arch!r} (expected {sae.saelens_architecture!r})"
+        )
     try:
         state = load_file(str(directory / WEIGHTS_FILE))
     except (OSError, SafetensorError, ValueError) as exc:
         raise UserError(f"{directory / WEIGHTS_FILE} is not a readable safetensors file ({exc})") from exc
+    if not meta:
+        state = _saelens_training_form_to_inference(saelens_arch, state, d_sae)
     expected = {name: tuple(t.shape) for name, t in sae.saelens_state().items()}
     if set(state) != set(expected):
         raise UserError(f"{directory / WEIGHTS_FILE} holds tensors {sorted(state)} but a {sae.arch} SAE needs {sorted(expected)}")
@@ -177,6 +229,8 @@ def load_sae(directory: str | Path) -> LoadedSAE:
             raise UserError(f"{directory / WEIGHTS_FILE}: {name} has shape {tuple(state[name].shape)}, expected {shape}")
         if not state[name].is_floating_point() or not bool(torch.isfinite(state[name]).all()):
             raise UserError(f"{directory / WEIGHTS_FILE}: {name} contains NaN/inf or is not floating point; retrain the SAE")
+    if rescaled:
+        state = fold_decoder_norms({name: tensor.float() for name, tensor in state.items()})
     sae.load_saelens_state(state)
     for param in sae.parameters():
         param.requires_grad_(False)

@@ -2,21 +2,26 @@
 
 A point is on its architecture's frontier when no other point of the same
 architecture has both lower-or-equal L0 and lower-or-equal FVU with one of them
-strictly lower (Pareto-optimal for "sparser and more faithful").
+strictly lower (Pareto-optimal for "sparser and more faithful"; `core.pareto`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.progress import Progress
+from typing import TYPE_CHECKING, Any
 
 from interpgym.core.errors import UserError
-from interpgym.sae.architectures import ARCHITECTURES, architecture
-from interpgym.sae.evaluate import evaluate_sae
-from interpgym.sae.runs import SubjectSpec, cached_sae, sae_config_for, train_config_for
+from interpgym.core.outputs import atomic_output
+from interpgym.core.pareto import pareto_front
+from interpgym.core.progress import progress_bar
+from interpgym.core.selection import parse_selection
+
+if TYPE_CHECKING:
+    from interpgym.sae.runs import SubjectSpec
+
+# torch-backed modules (architectures, runs, evaluate) are imported inside the functions, so
+# that the command line can check --points and its output paths before paying for them.
 
 K_MULTIPLIERS = (0.4, 0.6, 1.0, 1.6, 2.4)
 COEFF_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -24,6 +29,8 @@ COEFF_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 def sweep_settings(arch: str, base_k: int, points: int) -> list[dict[str, Any]]:
     """The sparsity settings tried for `arch`: k around `base_k`, or the coefficient around its default."""
+    from interpgym.sae.architectures import architecture
+
     cls = architecture(arch)
     if cls.uses_k:
         ks = sorted({max(1, round(base_k * m)) for m in _spread(K_MULTIPLIERS, points)})
@@ -40,28 +47,20 @@ def _spread(values: Sequence[float], points: int) -> list[float]:
     return [values[round(i * (len(values) - 1) / (points - 1))] for i in range(points)]
 
 
-def pareto_frontier(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points (l0, fvu) that no other point dominates, sorted by l0."""
-    frontier = []
-    for i, (l0, fvu) in enumerate(points):
-        dominated = any(
-            (l0_j <= l0 and fvu_j <= fvu) and (l0_j < l0 or fvu_j < fvu) for j, (l0_j, fvu_j) in enumerate(points) if j != i
-        )
-        if not dominated:
-            frontier.append(i)
-    return sorted(frontier, key=lambda i: points[i][0])
+MAX_POINTS = len(K_MULTIPLIERS)
 
 
 def parse_archs(archs: str) -> list[str]:
-    """'all' or a comma-separated list of registered architecture names."""
-    if archs.strip() == "all":
-        return sorted(ARCHITECTURES)
-    names = [a.strip() for a in archs.split(",") if a.strip()]
-    if not names:
-        raise UserError("--archs must be 'all' or a comma-separated list of architectures")
-    for name in names:
-        architecture(name)
-    return names
+    """'all' (every registered architecture, sorted) or a comma-separated list of them."""
+    from interpgym.sae.architectures import ARCHITECTURES
+
+    return parse_selection(archs, sorted(ARCHITECTURES), flag="--archs", what="SAE architecture")
+
+
+def check_points(points: int) -> None:
+    """`UserError` unless 1 <= points <= MAX_POINTS (the sparsity settings there are to try)."""
+    if not 1 <= points <= MAX_POINTS:
+        raise UserError(f"--points must be between 1 and {MAX_POINTS} (got {points})")
 
 
 def run_sweep(
@@ -76,17 +75,22 @@ def run_sweep(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every (architecture, sparsity) point; JSON-able result with frontiers."""
-    if points < 1:
-        raise UserError(f"--points must be >= 1 (got {points})")
+    from interpgym.sae.evaluate import evaluate_sae
+    from interpgym.sae.runs import cached_sae, sae_config_for, train_config_for
+
+    check_points(points)
     subject = spec.load()
     train_cfg = train_config_for(subject, lr=lr, steps=steps, batch_size=batch_size, seed=spec.seed)
-    base_k = int(getattr(subject, "default_k", None) or 32)
+    base_k = subject.sae_defaults.k or 32
     plan = [(arch, setting) for arch in archs for setting in sweep_settings(arch, base_k, points)]
     runs: list[dict[str, Any]] = []
-    with Progress(disable=not progress) as bar:
+    with progress_bar(enabled=progress) as bar:
         task = bar.add_task("sweep", total=len(plan))
         for arch, setting in plan:
-            bar.update(task, description=f"sweep {arch} {'k=' + str(setting['k']) if setting['k'] else 'coeff=' + format(setting['sparsity_coeff'], '.3g')}")
+            bar.update(
+                task,
+                description=f"sweep {arch} " + (f"k={setting['k']}" if setting["k"] else f"coeff={setting['sparsity_coeff']:.3g}"),
+            )
             sae_cfg = sae_config_for(subject, arch, width, setting["k"], setting["sparsity_coeff"])
             loaded = cached_sae(subject, spec, sae_cfg, train_cfg)
             report = evaluate_sae(loaded.sae, subject, downstream=True)
@@ -105,7 +109,7 @@ def run_sweep(
     frontiers = {}
     for arch in archs:
         indices = [i for i, run in enumerate(runs) if run["arch"] == arch]
-        front = pareto_frontier([(runs[i]["metrics"]["l0"], runs[i]["metrics"]["fvu"]) for i in indices])
+        front = pareto_front([(runs[i]["metrics"]["l0"], runs[i]["metrics"]["fvu"]) for i in indices])
         frontiers[arch] = [indices[i] for i in front]
         for i in indices:
             runs[i]["on_frontier"] = i in frontiers[arch]
@@ -148,9 +152,6 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> None:
     axes[0][0].legend(title="frontier (line) / all points", fontsize=8)
     fig.suptitle(f"SAE sparsity sweep on {result['subject']['name']}")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    tmp.replace(path)

@@ -18,7 +18,6 @@ counters) and `state.json` (step, configs, scale, log) — never pickle.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -32,15 +31,15 @@ from typing import Any
 
 import torch
 from jaxtyping import Float
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.errors import UserError, require
-from interpgym.core.seeding import generator
-from interpgym.core.threads import torch_threads
-from interpgym.sae.architectures import SparseAutoencoder, StepContext, build_sae
+from interpgym.core.progress import progress_bar
+from interpgym.core.seeding import derived_seed, generator
+from interpgym.core.threads import cpu_threads
+from interpgym.sae.architectures import SparseAutoencoder, StepContext, TrainOutput, build_sae
 from interpgym.sae.config import SAEConfig, TrainConfig
 
 CHECKPOINT_WEIGHTS = "state.safetensors"
@@ -124,7 +123,7 @@ class _BatchOrder:
     def rows(self, step: int) -> Tensor:
         epoch, position = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            self._perm = torch.randperm(self.n, generator=generator(self.seed * 1_000_003 + epoch + 1))
+            self._perm = torch.randperm(self.n, generator=generator(derived_seed(self.seed, epoch + 1)))
             self._epoch = epoch
         assert self._perm is not None
         return self._perm[position * self.batch_size : (position + 1) * self.batch_size]
@@ -156,11 +155,32 @@ def _normalise_rows(W_dec: Tensor) -> None:
     W_dec.div_(W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
 
-def _save_checkpoint(directory: Path, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, inputs_since_fired: Tensor, meta: dict[str, Any]) -> None:
+def train_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, x: Float[Tensor, "b d_in"], ctx: StepContext) -> TrainOutput:
+    """One optimisation step on the batch `x`: loss, backward, Adam, decoder-norm upkeep, `after_step`.
+
+    For unit-norm architectures the gradient component parallel to each decoder row is
+    removed before the step and the rows are renormalised after it. Returns the step's
+    `TrainOutput` (loss parts and firing statistics).
+    """
+    out = sae.training_loss(x, ctx)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if sae.unit_norm_decoder:
+        _project_out_parallel_grad(sae.W_dec)
+    optimizer.step()
+    if sae.unit_norm_decoder:
+        _normalise_rows(sae.W_dec.data)
+    sae.after_step(out, ctx)
+    return out
+
+
+def _save_checkpoint(
+    directory: Path, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, inputs_since_fired: Tensor, meta: dict[str, Any]
+) -> None:
     """Write the checkpoint atomically (temp dir + rename)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in sae.state_dict().items()}
     names = [n for n, _ in sae.named_parameters()]
-    for index, name in enumerate(names):
+    for name in names:
         state = optimizer.state.get(dict(sae.named_parameters())[name], {})
         for key, value in state.items():
             tensors[f"adam.{name}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
@@ -208,9 +228,17 @@ def train_sae(
     SAE. Deterministic on CPU given (activations, configs). Cost: `steps` forward and
     backward passes of batch `batch_size`. On CPU it runs on `train_cfg.cpu_threads` threads.
     """
-    on_cpu = torch.device(device).type == "cpu"
-    with torch_threads(train_cfg.cpu_threads) if on_cpu and train_cfg.cpu_threads > 0 else contextlib.nullcontext():
-        return _train(activations, sae_cfg, train_cfg, device=device, checkpoint_dir=checkpoint_dir, stop_after=stop_after, progress=progress, description=description)
+    with cpu_threads(train_cfg.cpu_threads, device):
+        return _train(
+            activations,
+            sae_cfg,
+            train_cfg,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            stop_after=stop_after,
+            progress=progress,
+            description=description,
+        )
 
 
 def _train(
@@ -257,7 +285,7 @@ def _train(
             meta.get("sae_config") == meta_identity["sae_config"] and meta.get("train_config") == meta_identity["train_config"],
             f"checkpoint {checkpoint} was made with different configs: delete it or use another --checkpoint-dir",
         )
-        sae.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        sae.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         params = dict(sae.named_parameters())
         for name, param in params.items():
             keys = {k.split(".")[-1]: v for k, v in tensors.items() if k.startswith(f"adam.{name}.")}
@@ -274,7 +302,7 @@ def _train(
     log_every = max(1, train_cfg.steps // 50)
     end_step = train_cfg.steps if stop_after is None else min(train_cfg.steps, stop_after)
     target_coeff = sae.sparsity_coeff
-    bar = _progress_bar(progress)
+    bar = progress_bar(enabled=progress)
     dead_mask = inputs_since_fired >= train_cfg.dead_after_inputs
 
     def checkpoint_now(step: int) -> None:
@@ -290,15 +318,7 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * lr_factor(step, train_cfg)
             ctx = StepContext(step=step, sparsity_coeff=target_coeff * sparsity_factor(step, train_cfg), dead_mask=dead_mask)
-            out = sae.training_loss(x, ctx)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if sae.unit_norm_decoder:
-                _project_out_parallel_grad(sae.W_dec)
-            optimizer.step()
-            if sae.unit_norm_decoder:
-                _normalise_rows(sae.W_dec.data)
-            sae.after_step(out, ctx)
+            out = train_step(sae, optimizer, x, ctx)
             with torch.no_grad():
                 inputs_since_fired.add_(x.shape[0]).masked_fill_(out.fired, 0)
                 dead_mask = inputs_since_fired >= train_cfg.dead_after_inputs
@@ -306,7 +326,10 @@ def _train(
                 entry = {"step": step, "loss": out.loss.item(), "l0": out.l0.item()}
                 entry |= {k: v.item() for k, v in out.parts.items()}
                 entry["dead_frac"] = dead_mask.float().mean().item()
-                require(math.isfinite(entry["loss"]), f"training diverged (loss {entry['loss']} at step {step}): lower --lr or the sparsity coefficient")
+                require(
+                    math.isfinite(entry["loss"]),
+                    f"training diverged (loss {entry['loss']} at step {step}): lower --lr or the sparsity coefficient",
+                )
                 log.append(entry)
                 bar.update(task, completed=step + 1)
             if train_cfg.checkpoint_every and (step + 1) % train_cfg.checkpoint_every == 0 and step + 1 < end_step:
@@ -330,15 +353,4 @@ def _train(
         train_dead_frac=float(dead_mask.float().mean()),
         wall_seconds=wall,
         inputs_per_second=done * train_cfg.batch_size / wall if wall > 0 else 0.0,
-    )
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
     )

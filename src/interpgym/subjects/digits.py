@@ -39,7 +39,7 @@ from interpgym.core.cache import get_or_build
 from interpgym.core.seeding import numpy_random_state
 from interpgym.core.errors import require
 from interpgym.core.threads import torch_threads
-from interpgym.subjects.activations import SPLITS, Reconstruct, Split
+from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div
 
 N_PIXELS = 64
@@ -179,6 +179,9 @@ class DigitsSubject:
         self.model.load_state_dict(load_file(str(directory / "weights.safetensors")))
         self.model.to(self.device).eval().requires_grad_(False)
         self.d_in = config.hidden[0]
+        self.sae_defaults = SAEDefaults(width=8 * self.d_in)
+        self.hook_name: str | None = None
+        self.model_name: str | None = None
         self._inputs: dict[Split, tuple[Tensor, Tensor]] = {}
 
     def _split(self, split: Split) -> tuple[Float[Tensor, "n 64"], Int[Tensor, " n"]]:

@@ -151,7 +151,10 @@ def _from_pretrained(source: str, gguf_file: str | None, dtype: torch.dtype) -> 
         lm = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra)
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load model {source!r} offline ({first_line[:200]}): pass a local HF-format directory, a .gguf file, or a model name already in the HF cache") from exc
+        raise UserError(
+            f"cannot load model {source!r} offline ({first_line[:200]}): "
+            "pass a local HF-format directory, a .gguf file, or a model name already in the HF cache"
+        ) from exc
     return lm.eval().requires_grad_(False), tokenizer
 
 
@@ -185,5 +188,7 @@ def load_language_model(model: str | None = None, device: torch.device | str = "
         else:
             lm, tokenizer = _from_pretrained(str(path) if path.exists() else model, None, torch.float32)
     if not all(hasattr(lm, "model") and hasattr(lm.model, attr) for attr in ("layers", "rotary_emb", "norm", "embed_tokens")):
-        raise UserError(f"model {model} is not a Llama-style decoder (model.layers, rotary_emb, norm): use a Llama/Mistral/Qwen2/SmolLM model")
+        raise UserError(
+            f"model {model} is not a Llama-style decoder (model.layers, rotary_emb, norm): use a Llama/Mistral/Qwen2/SmolLM model"
+        )
     return LanguageModel(model=lm.to(device), tokenizer=tokenizer, identity=identity)

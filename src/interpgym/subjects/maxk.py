@@ -22,14 +22,13 @@ from pathlib import Path
 
 import torch
 from jaxtyping import Float, Int
-from rich.progress import Progress
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
-from interpgym.core.hashing import config_hash
+from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 
 WEIGHT_NAMES = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_U")
@@ -153,7 +152,7 @@ def _train(config: MaxKConfig, out: Path, progress: bool) -> None:
                   str(out / "checkpoints" / f"step_{step:06d}.safetensors"))
 
     snapshot(0)
-    with Progress(transient=True, disable=not progress) as bar:
+    with progress_bar(enabled=progress, transient=True) as bar:
         task = bar.add_task(f"training max-of-{config.k} (v={config.vocab}, seed={config.seed})", total=config.steps)
         for step in range(1, config.steps + 1):
             tokens = torch.randint(0, config.vocab, (config.batch, config.k), generator=data_gen)
@@ -214,4 +213,4 @@ def train_maxk(config: MaxKConfig, *, progress: bool = True) -> MaxKModel:
     return MaxKModel(config=config, weights=load_weights(directory / "weights.safetensors"), directory=directory)
 
 
-__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights", "config_hash"]
+__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights"]

@@ -1,12 +1,14 @@
 """Activation subjects by name: `load_subject("toy" | "digits" | "smollm2", ...)`.
 
 Imports are lazy so that a subject's heavy dependencies (transformers, gguf) are
-only touched when that subject is asked for.
+only touched when that subject is asked for. A missing optional package is reported
+by name; an ImportError from interpgym's own modules propagates (it is a bug).
 """
 
 from __future__ import annotations
 
 from interpgym.core.errors import UserError
+from interpgym.core.optional import import_feature
 from interpgym.subjects.activations import ActivationSubject
 
 SUBJECTS = ("toy", "digits", "smollm2")
@@ -23,13 +25,5 @@ def load_subject(name: str, *, seed: int = 0, layer: int | None = None, model: s
 
         return toy_superposition.load(seed=seed)
     if name == "digits":
-        try:
-            from interpgym.subjects import digits
-        except ImportError as exc:
-            raise UserError(f"the digits subject is not available in this build ({exc})") from exc
-        return digits.load(seed=seed)
-    try:
-        from interpgym.subjects import smollm2
-    except ImportError as exc:
-        raise UserError(f"the smollm2 subject is not available in this build ({exc})") from exc
-    return smollm2.load(layer=layer, model=model, seed=seed)
+        return import_feature("interpgym.subjects.digits", "the digits subject").load(seed=seed)
+    return import_feature("interpgym.subjects.smollm2", "the smollm2 subject").load(layer=layer, model=model, seed=seed)

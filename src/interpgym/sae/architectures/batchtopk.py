@@ -16,23 +16,10 @@ from torch import Tensor
 
 from interpgym.core.errors import UserError
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
+from interpgym.sae.architectures.functional import aux_k_loss, batch_topk_coordinates, jumprelu
 from interpgym.sae.architectures.registry import register
 from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, sparse_decode
-from interpgym.sae.architectures.topk import aux_k_loss
-
-
-@torch.no_grad()
-def batch_topk_coordinates(pre: Tensor, k: int) -> Coordinates:
-    """The k * rows largest positive entries of `pre` over the whole batch. No gradient."""
-    flat = pre.relu().flatten()
-    top = torch.topk(flat, k=min(k * pre.shape[0], flat.numel()), sorted=False)
-    flat_index = top.indices[top.values > 0].sort().values
-    return Coordinates.from_sorted(flat_index // pre.shape[1], flat_index % pre.shape[1], pre.shape[0], pre.shape[1])
-
-
-def jumprelu(pre: Tensor, threshold: Tensor) -> Tensor:
-    """ReLU(pre) * (pre > threshold), exactly as SAELens' JumpReLU inference computes it."""
-    return pre.relu() * (pre > threshold).to(pre.dtype)
+from interpgym.sae.config import SAEConfig
 
 
 @register
@@ -43,16 +30,13 @@ class BatchTopKSAE(SparseAutoencoder):
     default_k = 32
     threshold_ema = 0.01
 
-    def __init__(self, cfg) -> None:  # noqa: ANN001
+    def __init__(self, cfg: SAEConfig) -> None:
         super().__init__(cfg)
         self.register_buffer("threshold", torch.zeros(()))
         self.register_buffer("threshold_initialised", torch.zeros((), dtype=torch.bool))
 
     def activation(self, pre: Tensor) -> Tensor:
         return jumprelu(pre, self.threshold)
-
-    def encode(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activations(x))
 
     def reconstruction_loss(self, x: Tensor, values: Tensor, coords: Coordinates) -> tuple[Tensor, dict[str, Tensor]]:
         """(x_hat, loss parts) from the selected coordinates; Matryoshka overrides this."""
@@ -66,7 +50,7 @@ class BatchTopKSAE(SparseAutoencoder):
         coords = batch_topk_coordinates(pre, self.k)
         values = gather_pre(centered, self.W_enc, self.b_enc, pre, coords).relu()
         x_hat, parts = self.reconstruction_loss(x, values, coords)
-        parts |= aux_k_loss(self, x, x_hat, centered, pre, ctx)
+        parts |= aux_k_loss(x, x_hat, centered, pre, self.W_enc, self.b_enc, self.W_dec, ctx.dead_mask, self.cfg.aux_coeff)
         with torch.no_grad():
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, coords.cols, True)
             l0 = torch.tensor(coords.cols.numel() / x.shape[0])
@@ -82,15 +66,15 @@ class BatchTopKSAE(SparseAutoencoder):
         self.threshold.copy_((1 - rate) * self.threshold + rate * smallest)
         self.threshold_initialised.fill_(True)
 
-    def saelens_state(self) -> dict[str, Tensor]:
-        return super().saelens_state() | {"threshold": self.threshold.detach().expand(self.d_sae)}
+    def saelens_derived_state(self) -> dict[str, Tensor]:
+        return {"threshold": self.threshold.detach().expand(self.d_sae)}
 
     @torch.no_grad()
-    def load_saelens_state(self, state: dict[str, Tensor]) -> None:
-        threshold = state["threshold"]
+    def load_saelens_derived_state(self, state: dict[str, Tensor]) -> None:
+        threshold = state.pop("threshold")
         if threshold.numel() != self.d_sae or not torch.all(threshold == threshold.reshape(-1)[0]):
-            raise UserError(f"a {self.arch} SAE needs one constant threshold for all latents; this file has per-latent thresholds (load it as jumprelu)")
-        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
-            getattr(self, name).copy_(state[name].to(self.W_enc.dtype))
+            raise UserError(
+                f"a {self.arch} SAE needs one constant threshold for all latents; this file has per-latent thresholds (load it as jumprelu)"
+            )
         self.threshold.copy_(threshold.reshape(-1)[0])
         self.threshold_initialised.fill_(True)

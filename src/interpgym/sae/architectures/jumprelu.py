@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext
-from interpgym.sae.architectures.batchtopk import jumprelu
+from interpgym.sae.architectures.functional import jumprelu
 from interpgym.sae.architectures.registry import register
+from interpgym.sae.config import SAEConfig
 
 
 def _rectangle(z: Tensor) -> Tensor:
@@ -67,7 +68,7 @@ class JumpReluSAE(SparseAutoencoder):
     uses_sparsity_coeff = True
     default_sparsity_coeff = 1.0
 
-    def __init__(self, cfg) -> None:  # noqa: ANN001
+    def __init__(self, cfg: SAEConfig) -> None:
         super().__init__(cfg)
         self.log_threshold = nn.Parameter(torch.full((cfg.d_sae,), math.log(cfg.jumprelu_init_threshold)))
 
@@ -78,9 +79,6 @@ class JumpReluSAE(SparseAutoencoder):
     def activation(self, pre: Tensor) -> Tensor:
         return jumprelu(pre, self.threshold)
 
-    def encode(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activations(x))
-
     def encode_for_training(self, x: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         pre = self.pre_activations(x)
         return _JumpReLU.apply(pre, self.threshold, self.cfg.jumprelu_bandwidth), pre
@@ -89,16 +87,13 @@ class JumpReluSAE(SparseAutoencoder):
         l0 = _Step.apply(pre, self.threshold, self.cfg.jumprelu_bandwidth).sum(-1).mean()
         return {"l0": ctx.sparsity_coeff * l0}
 
-    def saelens_state(self) -> dict[str, Tensor]:
-        return super().saelens_state() | {"threshold": self.threshold.detach()}
+    def saelens_derived_state(self) -> dict[str, Tensor]:
+        return {"threshold": self.threshold.detach()}
 
     @torch.no_grad()
-    def load_saelens_state(self, state: dict[str, Tensor]) -> None:
-        from interpgym.core.errors import UserError
-
-        threshold = state["threshold"].to(self.W_enc.dtype)
-        if not torch.all(threshold > 0):
-            raise UserError("jumprelu thresholds must all be > 0 (this file has a threshold <= 0)")
-        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
-            getattr(self, name).copy_(state[name].to(self.W_enc.dtype))
-        self.log_threshold.copy_(threshold.log())
+    def load_saelens_derived_state(self, state: dict[str, Tensor]) -> None:
+        """Any finite threshold loads, as in SAELens. One <= 0 acts exactly as 0 (the ReLU
+        already zeroes pre <= 0), so it is stored as 0 (log_threshold = -inf): the latent is
+        then a plain ReLU, with the same outputs as SAELens computes."""
+        threshold = state.pop("threshold").to(self.log_threshold)
+        self.log_threshold.copy_(threshold.clamp_min(0).log())

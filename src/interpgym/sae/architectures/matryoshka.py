@@ -16,13 +16,14 @@ from interpgym.sae.architectures.base import squared_error
 from interpgym.sae.architectures.batchtopk import BatchTopKSAE
 from interpgym.sae.architectures.registry import register
 from interpgym.sae.architectures.sparse_ops import Coordinates, sparse_decode
+from interpgym.sae.config import SAEConfig
 
 
 @register
 class MatryoshkaSAE(BatchTopKSAE):
     arch = "matryoshka"
 
-    def __init__(self, cfg) -> None:  # noqa: ANN001
+    def __init__(self, cfg: SAEConfig) -> None:
         super().__init__(cfg)
         prefixes = cfg.matryoshka_prefixes
         if prefixes is None:

@@ -25,9 +25,6 @@ class ReluSAE(SparseAutoencoder):
     def activation(self, pre: Tensor) -> Tensor:
         return pre.relu()
 
-    def encode(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activations(x))
-
     def sparsity_loss(self, acts: Tensor, pre: Tensor, ctx: StepContext) -> dict[str, Tensor]:
         weighted = acts @ self.W_dec.norm(dim=1)  # sum_i f_i ||W_dec[i]|| per input, as one matmul
         return {"l1": ctx.sparsity_coeff * weighted.mean()}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
@@ -87,7 +88,11 @@ class _GatherPre(torch.autograd.Function):
 
 
 def gather_pre(
-    centered: Float[Tensor, "b d_in"], W_enc: Float[Tensor, "d_in s"], b_enc: Float[Tensor, " s"], pre: Float[Tensor, "b s"], coords: Coordinates
+    centered: Float[Tensor, "b d_in"],
+    W_enc: Float[Tensor, "d_in s"],
+    b_enc: Float[Tensor, " s"],
+    pre: Float[Tensor, "b s"],
+    coords: Coordinates,
 ) -> Float[Tensor, " n"]:
     """pre at `coords`, differentiable w.r.t. (centered, W_enc, b_enc); `pre` must equal
     centered @ W_enc + b_enc computed under no_grad. Backward: O(n d_in) sparse products."""
@@ -119,21 +124,29 @@ def sparse_decode(values: Float[Tensor, " n"], coords: Coordinates, W_dec: Float
     return _SparseDecode.apply(values, W_dec, coords)
 
 
-# Above this k, torch.topk is faster than k rounds of (max, mask) on CPU.
+# Above this k, a partial sort beats k rounds of (max, mask) on CPU.
 ITERATIVE_TOPK_MAX_K = 8
+_NUMPY_FLOATS = (torch.float32, torch.float64)
 
 
 @torch.no_grad()
 def row_topk_indices(pre: Float[Tensor, "b s"], k: int) -> Int[Tensor, "b k"]:
     """Indices of the k largest entries of each row (any order within a row; no gradient).
 
-    For small k on CPU, k rounds of a vectorised row max and masking are several times
+    On CPU: for small k, k rounds of a vectorised row max and masking are several times
     faster than `torch.topk`; exact ties (which would select more than k) fall back to
     `torch.topk`, so the result always equals a valid top-k (NaN or -inf entries change
-    the count of masked entries and so also fall back).
+    the count of masked entries and so also fall back). For larger k, numpy's
+    introselect (`argpartition`, O(s) per row) replaces `torch.topk`, whose CPU kernel
+    slows with k (AuxK's k = d_in / 2: see `benchmarks/sae_throughput.py`). On other
+    devices, `torch.topk`.
     """
-    if k > ITERATIVE_TOPK_MAX_K or pre.device.type != "cpu":
+    if pre.device.type != "cpu":
         return pre.topk(k, dim=-1, sorted=False).indices
+    if k > ITERATIVE_TOPK_MAX_K:
+        if pre.dtype not in _NUMPY_FLOATS:
+            return pre.topk(k, dim=-1, sorted=False).indices
+        return torch.from_numpy(np.argpartition(pre.numpy(), -k, axis=-1)[:, -k:])
     remaining = pre.clone()
     for _ in range(k):
         remaining.masked_fill_(remaining >= remaining.amax(-1, keepdim=True), float("-inf"))

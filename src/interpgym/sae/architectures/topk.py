@@ -12,32 +12,9 @@ import torch
 from torch import Tensor
 
 from interpgym.sae.architectures.base import SparseAutoencoder, StepContext, TrainOutput, squared_error
+from interpgym.sae.architectures.functional import aux_k_loss, topk_relu
 from interpgym.sae.architectures.registry import register
 from interpgym.sae.architectures.sparse_ops import Coordinates, gather_pre, row_topk_indices, sparse_decode
-
-
-def topk_relu(pre: Tensor, k: int) -> Tensor:
-    """Zero all but the k largest entries of each row, then ReLU (SAELens' `TopK`)."""
-    values, indices = torch.topk(pre, k=k, dim=-1, sorted=False)
-    return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
-
-
-def aux_k_loss(sae: SparseAutoencoder, x: Tensor, x_hat: Tensor, centered: Tensor, pre: Tensor, ctx: StepContext) -> dict[str, Tensor]:
-    """The AuxK loss (see module docstring) from the no-grad pre-activations `pre` of `centered`; {} when nothing is dead."""
-    if ctx.dead_mask is None or sae.cfg.aux_coeff == 0:
-        return {}
-    n_dead = int(ctx.dead_mask.sum())
-    if n_dead == 0:
-        return {}
-    k_aux = max(1, min(sae.d_in // 2, n_dead))
-    scale = min(1.0, n_dead / max(1, sae.d_in // 2))
-    with torch.no_grad():
-        indices = torch.where(ctx.dead_mask, pre, torch.finfo(pre.dtype).min).topk(k_aux, dim=-1, sorted=False).indices
-    coords = Coordinates.from_row_topk(indices, sae.d_sae)
-    values = gather_pre(centered, sae.W_enc, sae.b_enc, pre, coords).relu()
-    residual = (x - x_hat).detach()
-    loss = (sparse_decode(values, coords, sae.W_dec) - residual).pow(2).sum(-1).mean()
-    return {"aux_k": sae.cfg.aux_coeff * scale * loss}
 
 
 @register
@@ -50,9 +27,6 @@ class TopKSAE(SparseAutoencoder):
     def activation(self, pre: Tensor) -> Tensor:
         return topk_relu(pre, self.k)
 
-    def encode(self, x: Tensor) -> Tensor:
-        return self.activation(self.pre_activations(x))
-
     def training_loss(self, x: Tensor, ctx: StepContext) -> TrainOutput:
         centered = x - self.b_dec
         with torch.no_grad():
@@ -60,7 +34,9 @@ class TopKSAE(SparseAutoencoder):
         coords = Coordinates.from_row_topk(row_topk_indices(pre, self.k), self.d_sae)
         values = gather_pre(centered, self.W_enc, self.b_enc, pre, coords).relu()
         x_hat = sparse_decode(values, coords, self.W_dec) + self.b_dec
-        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(self, x, x_hat, centered, pre, ctx)
+        parts = {"mse": squared_error(x_hat, x)} | aux_k_loss(
+            x, x_hat, centered, pre, self.W_enc, self.b_enc, self.W_dec, ctx.dead_mask, self.cfg.aux_coeff
+        )
         with torch.no_grad():
             active = values > 0
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device).index_fill_(0, coords.cols[active], True)
