@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interpgym.core.errors import UserError
+from interpgym.core.optional import import_feature
 from interpgym.harness.agents.base import Agent
 from interpgym.harness.agents.baselines import BaselineAgent
 from interpgym.harness.agents.search import OptunaAgent, RandomAgent
@@ -27,9 +28,6 @@ def make_agent(name: str, task: Task, *, seed: int, starting_val: float | None =
     if name == "optuna":
         return OptunaAgent(seed, starting_score=starting_val)
     if name == "llm":
-        try:
-            from interpgym.harness.agents.llm import LLMAgent
-        except ImportError as exc:
-            raise UserError("the llm agent is not available in this installation") from exc
+        LLMAgent = import_feature("interpgym.harness.agents.llm", "the llm agent").LLMAgent  # noqa: N806
         return LLMAgent(seed=seed, already_spent=already_spent, **options)
     raise UserError(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)} (external: use `interpgym task init`)")

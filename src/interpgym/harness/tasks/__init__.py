@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 
 from interpgym.core.errors import UserError
+from interpgym.core.optional import import_feature
 from interpgym.harness.task import Task, require_known
 
 # id -> "module:factory"; a factory returns the Task (cheap: heavy data is built lazily).
@@ -22,15 +22,13 @@ def get_task(task_id: str) -> Task:
     """The task `task_id` (`UserError` listing the known ids if unknown)."""
     target = require_known(task_id, TASKS, "task")
     module, _, factory = target.partition(":")
-    try:
-        loaded = importlib.import_module(module)
-    except ImportError as exc:  # the task's family is not part of this installation (yet)
-        raise UserError(f"task {task_id} is unavailable here: {exc}; install the full interpgym package") from exc
-    return getattr(loaded, factory)()
+    # A missing optional third-party package is a one-line error naming it; an ImportError
+    # from interpgym's own modules is a bug and surfaces as one.
+    return getattr(import_feature(module, f"task {task_id}"), factory)()
 
 
 def available_task_ids() -> list[str]:
-    """Ids of the tasks whose modules import here (a family may be missing from a partial install)."""
+    """Ids of the tasks whose optional third-party packages are installed here (our own import errors raise)."""
     ids = []
     for task_id in TASKS:
         try:
