@@ -140,8 +140,10 @@ def _read_workspace_file(path: Path, what: str) -> str:
     require(stat.S_ISREG(info.st_mode), f"{path} must be a regular file, not a link or a folder ({what})")
     require(info.st_size <= MAX_EDITABLE_BYTES,
             f"{path} is {info.st_size >> 10} KiB; editable files are limited to {MAX_EDITABLE_BYTES >> 10} KiB")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    # Open without following links or blocking on a FIFO swapped in after the check, then re-check what was opened.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
+        require(stat.S_ISREG(os.fstat(fd).st_mode), f"{path} must be a regular file ({what})")
         data = handle.read(MAX_EDITABLE_BYTES + 1)
     require(len(data) <= MAX_EDITABLE_BYTES, f"{path} grew while it was read; try again")
     try:

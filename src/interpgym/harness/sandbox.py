@@ -332,9 +332,15 @@ def _run_isolated(argv: Sequence[str], workspace: Path, tree: Path, limits: Limi
     namespaces = ["--net", "--mount", "--pid", "--ipc", "--uts", "--cgroup", "--fork", "--kill-child"]
     if not harness_is_root():
         namespaces = ["--user", "--map-root-user", *namespaces]
-    return _run(argv, workspace, tree, limits, env=env, isolation="namespaces", report=True,
-                wrap=lambda fd: ["unshare", *namespaces, sys.executable, "-S", "-I", "-B", sandbox_init.__file__,
-                                 json.dumps(_init_config(argv, workspace, tree, hidden, fd, uid))])
+
+    def wrap(report_fd: int) -> list[str]:
+        # The configuration goes in a file of the private scratch tree, not on the command line,
+        # where every local user could read it (/proc/<pid>/cmdline).
+        config = tree / "init.json"
+        config.write_text(json.dumps(_init_config(argv, workspace, tree, hidden, report_fd, uid)))
+        return ["unshare", *namespaces, sys.executable, "-S", "-I", "-B", sandbox_init.__file__, str(config)]
+
+    return _run(argv, workspace, tree, limits, env=env, isolation="namespaces", report=True, wrap=wrap)
 
 
 def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, env: dict[str, str] | None,

@@ -1,6 +1,6 @@
 """The sandbox's first process: build a minimal root, then run the solution with no privileges.
 
-Run by `sandbox.run_sandboxed` as `python -S -I sandbox_init.py CONFIG_JSON` inside fresh
+Run by `sandbox.run_sandboxed` as `python -S -I sandbox_init.py CONFIG.json` inside fresh
 mount, PID, network, IPC, UTS and cgroup namespaces (plus a user namespace when the
 harness is not root). Standard library only: it must start fast and trust nothing but
 its argument. It guarantees, before the solution's first instruction:
@@ -244,7 +244,8 @@ def solution_command(cfg: dict) -> list[str]:
 
 
 def main() -> None:
-    cfg = json.loads(sys.argv[1])
+    with open(sys.argv[1]) as handle:  # in the harness's private scratch tree, read before the root changes
+        cfg = json.load(handle)
     report_fd = cfg["report_fd"]
     program = seccomp_program()
     install = _seccomp_installer(program)
