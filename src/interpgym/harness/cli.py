@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -90,43 +91,117 @@ def _campaign_progress(total: int, label: str) -> Progress:
                     TimeElapsedColumn(), console=err_console, transient=True)
 
 
-def run_one_campaign(task: str, agent: str, *, trials: int | None, minutes: float | None, seed: int,
-                     resume: str | None, agent_options: dict | None = None) -> dict:
+def run_one_campaign(task: str | None, agent: str | None, *, trials: int | None, minutes: float | None, seed: int,
+                     resume: str | None, agent_options: dict | None = None, workers: int = 1,
+                     backend: str = "local", address: str | None = None) -> dict:
     """Run a campaign with a progress bar; print its trials; return its summary JSON."""
     from interpgym.harness.campaign import resolve_budgets, run_campaign, summary
     from interpgym.harness.store import RunStore
     from interpgym.harness.tasks import get_task
 
     store = RunStore()
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1 (got {workers})")
+    executor = make_executor(backend, workers, address)
     _warn_if_not_isolated()
     if resume:
         record = store.campaign(resume)
-        total, task = record.budgets["trials"], record.task
+        total, label = record.budgets["trials"], f"{record.agent} on {record.task}"
     else:
-        total = resolve_budgets(get_task(task), trials, minutes, agent)["trials"]
+        total = resolve_budgets(get_task(task), trials, minutes, agent or "optuna")["trials"]
+        label = f"{agent or 'optuna'} on {task}"
     best: list[float] = []
-    with _campaign_progress(total, f"{agent} on {task}") as bar:
-        step = bar.add_task("", total=total, best="", completed=len(store.trials(resume)) if resume else 0)
+    try:
+        with _campaign_progress(total, label) as bar:
+            step = bar.add_task("", total=total, best="", completed=len(store.trials(resume)) if resume else 0)
 
-        def on_trial(trial) -> None:  # noqa: ANN001
-            if trial.normalized is not None:
-                best.append(trial.normalized)
-            bar.update(step, advance=1, best=f"best normalised val {max(best):.3f}" if best else "")
+            def on_trial(trial) -> None:  # noqa: ANN001
+                if trial.normalized is not None:
+                    best.append(trial.normalized)
+                bar.update(step, advance=1, best=f"best normalised val {max(best):.3f}" if best else "")
 
-        record = run_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
-                              store=store, agent_options=agent_options, on_trial=on_trial)
+            record = run_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
+                                  store=store, agent_options=agent_options, on_trial=on_trial, workers=workers,
+                                  executor=executor)
+    finally:
+        if executor is not None:
+            executor.shutdown()
     result = summary(record, store)
-    table = Table(title=f"campaign {record.campaign_id}: {record.agent} on {record.task}@{record.task_version}")
-    for col in ("n", "status", "val score", "normalised", "wall s", "error"):
-        table.add_column(col)
-    for t in result["trials"]:
+    print_campaign(result)
+    return result
+
+
+def make_executor(backend: str, workers: int, address: str | None):  # noqa: ANN201
+    """None for the default local executor (the campaign makes its own), or the Ray executor."""
+    if backend == "local":
+        if address is not None:
+            raise UserError("--address applies to --backend ray only")
+        return None
+    if backend == "ray":
+        from interpgym.harness.ray_backend import RayExecutor
+
+        return RayExecutor(address=address, workers=workers)
+    raise UserError(f"unknown --backend {backend!r}; choose local or ray")
+
+
+def _params_gist(params: dict | None, width: int = 48) -> str:
+    if not params:
+        return ""
+    text = " ".join(f"{k}={_fmt(v, 3) if isinstance(v, float) else v}" for k, v in params.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _diff_gist(diff: str) -> str:
+    """`+A -R` line counts of a unified diff (empty for none)."""
+    lines = diff.splitlines()
+    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
+    return f"diff +{added} -{removed}" if lines else ""
+
+
+def print_campaign(result: dict) -> None:
+    """The campaign as a person reads it: a table of every trial (what it tried, how it went,
+    its key metrics), the best trial's full config or diff, and the final test score."""
+    trials = result["trials"]
+    metric_keys = _shared_metric_keys(trials)
+    table = Table(title=f"campaign {result['campaign_id']}: {result['agent']} on {result['task']}@{result['task_version']}",
+                  box=box.SIMPLE_HEAD)
+    for col in ("n", "status", "val", "norm", "wall s", "tried", *metric_keys, "error"):
+        table.add_column(col, overflow="fold" if col in ("tried", "error") else "ellipsis",
+                         no_wrap=col not in ("tried", "error"))
+    best_n = result["best"]["trial"]
+    for t in trials:
+        tried = _params_gist(t["params"]) or _diff_gist(t["diff"] or "")
+        metrics = [_fmt(t["metrics"].get(k), 3) if isinstance(t["metrics"].get(k), (int, float)) else
+                   str(t["metrics"].get(k, "")) for k in metric_keys]
         table.add_row(str(t["n"]), t["status"], _fmt(t["val_score"]), _fmt(t["normalized"], 3), f"{t['wall_s']:.1f}",
-                      _error_gist(t["error"]))
+                      tried, *metrics, _error_gist(t["error"]), style="bold" if t["n"] == best_n else None)
     console.print(table)
     b = result["best"]
-    console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  test {_fmt(b['test'])}  "
-                  f"normalised test {_fmt(b['normalized_test'], 3)}" + (f"  ({b['test_error']})" if b["test_error"] else ""))
-    return result
+    console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  normalised val {_fmt(b['normalized_val'], 3)}  "
+                  f"test {_fmt(b['test'])}  normalised test {_fmt(b['normalized_test'], 3)}"
+                  + (f"  ({b['test_error']})" if b["test_error"] else ""), highlight=False)
+    winner = next((t for t in trials if t["n"] == best_n), None)
+    if winner is not None and winner["params"]:
+        console.print("best config: " + " ".join(f"{k}={v}" for k, v in winner["params"].items()), highlight=False)
+    if winner is not None and winner["diff"]:
+        console.print("best diff:", highlight=False)
+        console.print(winner["diff"], markup=False, highlight=False)
+    statuses = {}
+    for t in trials:
+        statuses[t["status"]] = statuses.get(t["status"], 0) + 1
+    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in statuses.items()), highlight=False)
+
+
+def _shared_metric_keys(trials: list[dict], limit: int = 3) -> list[str]:
+    """Up to `limit` numeric val metrics every ok trial reports (besides the score itself), for the table."""
+    ok = [t["metrics"] for t in trials if t["status"] == "ok" and t["metrics"]]
+    if not ok:
+        return []
+    keys = [k for k, v in ok[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and all(isinstance(m.get(k), (int, float)) for m in ok)]
+    preferred = [k for k in ("l0", "fvu", "flops", "bound", "mse") if k in keys]
+    return (preferred + [k for k in keys if k not in preferred])[:limit]
 
 
 def _error_gist(error: str | None, width: int = 60) -> str:
@@ -156,9 +231,12 @@ def write_html_report(out: Path) -> Path:
     from interpgym.harness.campaign import task_plots
     from interpgym.report.page import write_report
 
+    from interpgym.harness.tasks import TASKS, get_task
+
     rows, campaigns = leaderboard_json()
+    names = {task_id: get_task(task_id).score_name for task_id in {c.task for c in campaigns} if task_id in TASKS}
     with tempfile.TemporaryDirectory(prefix="interpgym-task-plots-") as tmp:
-        return write_report(out, campaigns, rows, task_plots(campaigns, Path(tmp)))
+        return write_report(out, campaigns, rows, task_plots(campaigns, Path(tmp)), score_names=names)
 
 
 def register(app: typer.Typer) -> None:
@@ -186,8 +264,9 @@ def register(app: typer.Typer) -> None:
 
     @campaign_app.command("run")
     def campaign_run(
-        task: str = typer.Argument(..., help="Task id, e.g. sae/toy (see `interpgym tasks`)."),
-        agent: str = typer.Option("optuna", "--agent", help="starting | reference | random | optuna | llm"),
+        task: Optional[str] = typer.Argument(None, help="Task id, e.g. sae/toy (see `interpgym tasks`); optional with --resume."),
+        agent: Optional[str] = typer.Option(
+            None, "--agent", help="starting | reference | random | optuna | llm (default optuna; a resumed campaign keeps its own)."),
         trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget (default: the task's)."),
         minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget (default: the task's)."),
         seed: int = typer.Option(0, "--seed"),
@@ -201,6 +280,9 @@ def register(app: typer.Typer) -> None:
             None, "--usd-per-1k-prompt-tokens", help="llm agent: price of 1000 prompt tokens."),
         usd_per_1k_completion: Optional[float] = typer.Option(
             None, "--usd-per-1k-completion-tokens", help="llm agent: price of 1000 completion tokens."),
+        workers: int = typer.Option(1, "--workers", help="Trials in flight at once (each its own sandboxed process)."),
+        backend: str = typer.Option("local", "--backend", help="local (this machine) | ray (trials as Ray tasks)."),
+        address: Optional[str] = typer.Option(None, "--address", help="--backend ray: the cluster (default: start a local one)."),
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the campaign summary as JSON here."),
     ) -> None:
         """Run (or resume) a campaign of AGENT on TASK, then score its best val trial on test.
@@ -209,6 +291,8 @@ def register(app: typer.Typer) -> None:
         `INTERPGYM_LLM_USD_PER_1K_PROMPT_TOKENS`, ...; see docs/harness_llm.md); flags win.
         """
         check_output(json_path)
+        if not task and not resume:
+            raise UserError("name a task (see `interpgym tasks`) or --resume a campaign")
         if resume and (trials is not None or minutes is not None):
             raise UserError("--trials/--minutes cannot change a resumed campaign's budgets (it keeps its own); "
                             "start a new campaign instead")
@@ -216,24 +300,24 @@ def register(app: typer.Typer) -> None:
                                      "max_cost_usd": max_cost_usd, "usd_per_1k_prompt_tokens": usd_per_1k_prompt,
                                      "usd_per_1k_completion_tokens": usd_per_1k_completion}.items()
                    if v is not None}
-        if options and agent != "llm":
+        if options and agent != "llm" and not resume:
             raise UserError("--model/--base-url/--max-tokens/--max-cost-usd/--usd-per-1k-* apply to --agent llm only")
         if resume and options:
             raise UserError("a resumed campaign keeps the llm options it was started with; drop --model/--max-* etc.")
         result = run_one_campaign(task, agent, trials=trials, minutes=minutes, seed=seed, resume=resume,
-                                  agent_options=options or None)
+                                  agent_options=options or None, workers=workers, backend=backend, address=address)
         if json_path:
             write_json_atomic(json_path, result)
 
     @campaign_app.command("show")
     def campaign_show(campaign_id: str, json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
-        """Show a recorded campaign."""
+        """Show a recorded campaign: its trials (what each tried, status, score, metrics, error), the best config."""
         check_output(json_path)
         from interpgym.harness.campaign import summary
         from interpgym.harness.store import RunStore
 
         result = summary(RunStore().campaign(campaign_id))
-        console.print_json(data=result)
+        print_campaign(result)
         if json_path:
             write_json_atomic(json_path, result)
 
@@ -287,7 +371,7 @@ def register(app: typer.Typer) -> None:
                         json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
         """Per task and agent: best normalised val and test, trials, failures, wall time, noise marks."""
         check_output(json_path)
-        from interpgym.harness.leaderboard import render_leaderboard
+        from interpgym.harness.leaderboard import render_campaign_ids, render_leaderboard
 
         if task is not None:
             from interpgym.harness.tasks import get_task
@@ -295,6 +379,7 @@ def register(app: typer.Typer) -> None:
             get_task(task)
         rows, _ = leaderboard_json(task)
         console.print(render_leaderboard(rows))
+        console.print(render_campaign_ids(rows))
         if json_path:
             write_json_atomic(json_path, {"rows": [r.to_json() for r in rows]})
 
@@ -310,6 +395,7 @@ def register(app: typer.Typer) -> None:
         trials: int = typer.Option(8, "--trials", help="Trials per task."),
         minutes: float = typer.Option(4.0, "--minutes", help="Wall-clock budget per task."),
         seed: int = typer.Option(0, "--seed"),
+        workers: int = typer.Option(1, "--workers", help="Trials in flight at once per campaign."),
         out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report)."),
         json_path: Optional[Path] = typer.Option(None, "--json"),
     ) -> None:
@@ -319,8 +405,8 @@ def register(app: typer.Typer) -> None:
         from interpgym.core.cache import home
         from interpgym.harness.leaderboard import render_leaderboard
 
-        results = [run_one_campaign(t, "optuna", trials=trials, minutes=minutes, seed=seed, resume=None)
-                   for t in MAIN_JOB_TASKS]
+        results = [run_one_campaign(t, "optuna", trials=trials, minutes=minutes, seed=seed, resume=None,
+                                    workers=workers) for t in MAIN_JOB_TASKS]
         rows, _ = leaderboard_json()
         console.print(render_leaderboard(rows))
         index = write_html_report(out or home() / "report")

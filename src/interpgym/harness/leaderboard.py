@@ -66,6 +66,7 @@ class LeaderboardRow:
     best_val: float | None  # raw val score of the trial with the best normalised val
     best_test: float | None  # raw test score of the campaign with the best normalised test
     wall_s: float  # sum of trial wall times
+    campaign_ids: tuple[str, ...]  # the pooled campaigns, oldest first (for `campaign show` / `--resume`)
     noise_floor: float | None
     tied_with_leader: bool | None  # None without a test score or a noise floor
     vs_reference: Comparison | None
@@ -79,6 +80,7 @@ class LeaderboardRow:
         """A JSON-able dict with stable keys (non-finite floats become None)."""
         data = asdict(self)
         data["ok"] = self.ok
+        data["campaign_ids"] = list(self.campaign_ids)
         return {key: _finite_or_none(value) for key, value in data.items()}
 
 
@@ -144,6 +146,7 @@ def _pool(task: str, version: str, agent: str, kind: AgentKind, campaigns: list[
         "best_val": None if best_trial is None else best_trial.val_score,
         "best_test": None if best_campaign is None else best_campaign.test_score,
         "wall_s": float(sum(trial.wall_s for trial in trials)),
+        "campaign_ids": tuple(c.campaign_id for c in sorted(campaigns, key=lambda c: (c.started_at, c.campaign_id))),
     }
 
 
@@ -265,4 +268,14 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
             style="bold" if row.rank == 1 else None,
         )
         previous = board
+    return table
+
+
+def render_campaign_ids(rows: Sequence[LeaderboardRow]) -> Table:
+    """A rich table: which campaigns each leaderboard row pools (ids for `campaign show ID` and `--resume ID`)."""
+    table = Table(title="Campaigns per row", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    for column in ("task", "#", "agent", "campaign ids"):
+        table.add_column(column, no_wrap=column != "agent")
+    for row in rows:
+        table.add_row(f"{row.task} v{row.task_version}", str(row.rank), row.agent, "\n".join(row.campaign_ids))
     return table

@@ -43,7 +43,7 @@ h1 { margin-bottom: 0.2rem; } .meta { color: #666; font-size: 0.9rem; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td.l, th.l { text-align: left; } td:not(.l) { white-space: nowrap; }
-tr.leader td { font-weight: 600; } tr.board-start td { border-top: 2px solid #999; }
+tr.leader td, tr.best td { font-weight: 600; } td.small { font-size: 0.78rem; } tr.board-start td { border-top: 2px solid #999; }
 .kind { border-radius: 0.6rem; padding: 0 0.45rem; font-size: 0.8rem; }
 .kind-ai { background: #e3ecfa; } .kind-human { background: #e6f4e4; } .kind-builtin { background: #eee; }
 .status-ok { color: #1f6f2f; } .status-invalid, .status-crash, .status-timeout, .status-oom { color: #b22; }
@@ -76,7 +76,7 @@ def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
     head = (
         '<tr><th class="l">task</th><th>#</th><th class="l">agent</th><th class="l">kind</th><th>campaigns</th>'
         '<th>trials</th><th class="l">failures</th><th>best val</th><th>best test</th><th>mean test</th>'
-        '<th>wall</th><th class="l">noise</th></tr>'
+        '<th>wall</th><th class="l">noise</th><th class="l">campaign ids</th></tr>'
     )
     body = []
     previous: tuple[str, str] | None = None
@@ -86,28 +86,57 @@ def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
         failures = ", ".join(f"{escape(status)} {count}" for status, count in row.failures.items() if count) or "none"
         floor = "" if row.noise_floor is None else f'<br><span class="note">noise ±{row.noise_floor:.3f}</span>'
         task_cell = f"{escape(row.task)} v{escape(row.task_version)}{floor}" if board != previous else ""
+        ids = "<br>".join(f'<a href="#campaign-{escape(_slug(cid))}">{escape(cid)}</a>' for cid in row.campaign_ids)
         body.append(
             f'<tr class="{" ".join(classes)}"><td class="l">{task_cell}</td><td>{row.rank}</td>'
             f'<td class="l">{escape(row.agent)}</td><td class="l">{_kind(row.agent_kind)}</td>'
             f"<td>{row.campaigns}</td><td>{row.trials}</td><td class=\"l\">{failures}</td>"
             f"<td>{_num(row.best_normalized_val)}</td><td>{_num(row.best_normalized_test)}</td>"
             f"<td>{_num(row.mean_normalized_test)}</td><td>{row.wall_s:.0f} s</td>"
-            f'<td class="l">{escape(noise_marks(row))}</td></tr>'
+            f'<td class="l">{escape(noise_marks(row))}</td><td class="l small">{ids}</td></tr>'
         )
         previous = board
     caption = "<caption>normalised scores: 0 = starting solution, 1 = reference</caption>"
     return f"<table>{caption}<thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _trial_row(trial: TrialRecord) -> str:
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return _num(value, 4)
+    return escape(str(value))
+
+
+def _tried_html(trial: TrialRecord) -> str:
+    """What the trial tried: its parameters, and/or its diff against the template (folded), and the agent's note."""
+    parts = []
+    if trial.params:
+        parts.append("<br>".join(f"{escape(str(k))}={_value(v)}" for k, v in trial.params.items()))
+    if trial.diff:
+        lines = trial.diff.count("\n")
+        parts.append(f"<details><summary>diff ({lines} lines)</summary><pre>{escape(trial.diff)}</pre></details>")
+    if trial.note:
+        note = trial.note if len(trial.note) <= _ERROR_CHARS else trial.note[:_ERROR_CHARS] + "…"
+        parts.append(f'<details><summary>note</summary><pre>{escape(note)}</pre></details>')
+    return "".join(parts) or "–"
+
+
+def _metrics_html(trial: TrialRecord) -> str:
+    shown = {k: v for k, v in trial.metrics.items() if isinstance(v, (int, float, str, bool))}
+    return "<br>".join(f"{escape(str(k))}={_value(v)}" for k, v in shown.items()) or "–"
+
+
+def _trial_row(trial: TrialRecord, best: int | None) -> str:
     error = trial.error or ""
     if len(error) > _ERROR_CHARS:
         error = "…" + error[-_ERROR_CHARS:]
     memory = "–" if trial.peak_mem_mb is None else f"{trial.peak_mem_mb:.0f}"
+    row_class = ' class="best"' if trial.n == best else ""
     return (
-        f'<tr><td>{trial.n}</td><td class="l status-{escape(trial.status)}">{escape(trial.status)}</td>'
+        f"<tr{row_class}><td>{trial.n}</td>"
+        f'<td class="l status-{escape(trial.status)}">{escape(trial.status)}</td>'
         f"<td>{_num(trial.val_score, 4)}</td><td>{_num(trial.normalized)}</td><td>{trial.wall_s:.1f}</td>"
-        f'<td>{memory}</td><td class="l"><pre>{escape(error)}</pre></td></tr>'
+        f'<td>{memory}</td><td class="l">{_tried_html(trial)}</td><td class="l small">{_metrics_html(trial)}</td>'
+        f'<td class="l"><pre>{escape(error)}</pre></td></tr>'
     )
 
 
@@ -116,7 +145,7 @@ def _campaign_html(campaign: CampaignRecord, plot: str) -> str:
     if campaign.finished_at is not None and campaign.started_at:
         elapsed = f" · {campaign.finished_at - campaign.started_at:.0f} s"
     budgets = ", ".join(f"{escape(str(key))}={escape(str(value))}" for key, value in sorted(campaign.budgets.items()))
-    trials = "".join(_trial_row(trial) for trial in sorted(campaign.trials, key=lambda trial: trial.n))
+    trials = "".join(_trial_row(trial, campaign.best_trial) for trial in sorted(campaign.trials, key=lambda t: t.n))
     return (
         f'<div class="campaign" id="campaign-{escape(_slug(campaign.campaign_id))}">'
         f"<h3>{escape(campaign.agent)} {_kind(campaign.agent_kind)} · campaign {escape(campaign.campaign_id)}</h3>"
@@ -125,9 +154,10 @@ def _campaign_html(campaign: CampaignRecord, plot: str) -> str:
         f"<p>best val {_num(campaign.best_val, 4)} (trial {_num(campaign.best_trial)}) · "
         f"test {_num(campaign.test_score, 4)} · normalised test {_num(campaign.normalized_test)}</p>"
         f'<img src="{escape(plot)}" alt="score vs trial for campaign {escape(campaign.campaign_id)}">'
-        f"<details><summary>trials</summary><table><thead><tr><th>n</th><th class=\"l\">status</th>"
-        f"<th>val</th><th>normalised</th><th>wall s</th><th>peak MB</th><th class=\"l\">error (end)</th></tr>"
-        f"</thead><tbody>{trials}</tbody></table></details></div>"
+        f"<details open><summary>trials (best val trial in bold)</summary><table><thead><tr><th>n</th>"
+        f"<th class=\"l\">status</th><th>val</th><th>normalised</th><th>wall s</th><th>peak MB</th>"
+        f"<th class=\"l\">tried (params / diff / note)</th><th class=\"l\">val metrics</th>"
+        f"<th class=\"l\">error (end)</th></tr></thead><tbody>{trials}</tbody></table></details></div>"
     )
 
 
@@ -151,6 +181,7 @@ def _build(
     rows: Sequence[LeaderboardRow],
     task_plots: Mapping[str, list[Path]],
     generated_at: str,
+    score_names: Mapping[str, str],
 ) -> None:
     floors = {row.task: row.noise_floor for row in rows if row.noise_floor is not None}
     tasks = sorted({campaign.task for campaign in campaigns} | set(task_plots))
@@ -178,7 +209,7 @@ def _build(
                 name += "_"
             used_names.add(name)
             relative = f"plots/{name}.png"
-            plot_campaign(campaign, root / relative, floors.get(task))
+            plot_campaign(campaign, root / relative, floors.get(task), score_names.get(task, "score"))
             blocks.append(_campaign_html(campaign, relative))
         sections.append(
             f'<section class="task" id="task-{escape(_slug(task))}"><h2>{escape(task)}</h2>'
@@ -202,12 +233,14 @@ def write_report(
     leaderboard_rows: Sequence[LeaderboardRow],
     task_plots: Mapping[str, Sequence[str | Path]] | None = None,
     generated_at: str | None = None,
+    score_names: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the report into `out_dir` (see the module docstring) and return its index.html.
 
     `task_plots` maps a task id to image files (PNG/SVG/JPEG) the task produced; they
     are copied into the report. `generated_at` is the timestamp shown (default: now,
-    UTC). Raises `UserError` when a task plot is missing or `out_dir` holds something
+    UTC). `score_names` maps a task id to what its raw score measures (plot labels).
+    Raises `UserError` when a task plot is missing or `out_dir` holds something
     other than a previous report; nothing is written then.
     """
     out = Path(out_dir)
@@ -222,7 +255,7 @@ def write_report(
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
-        _build(staging, campaigns, leaderboard_rows, plots, stamp)
+        _build(staging, campaigns, leaderboard_rows, plots, stamp, score_names or {})
         if out.exists():
             retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             out.rename(retired / "report")

@@ -9,7 +9,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interpgym.core.errors import UserError
-from interpgym.harness.task import Artifact, InvalidSolution
+from interpgym.harness.task import Artifact, Constraint, InvalidSolution
 from interpgym.sae.architectures import SparseAutoencoder
 from interpgym.sae.storage import load_sae
 
@@ -89,7 +89,7 @@ save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), ov
 """
 
 
-def sae_search_space(width: tuple[int, int], max_k: int) -> dict[str, dict]:
+def sae_search_space(width: tuple[int, int], max_k: int, max_steps: int = 1500) -> dict[str, dict]:
     """The parameter space of `SOLUTION` for parameter-only agents."""
     return {
         "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
@@ -97,6 +97,22 @@ def sae_search_space(width: tuple[int, int], max_k: int) -> dict[str, dict]:
         "k": {"type": "int", "low": 1, "high": max_k},
         "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
         "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
+        "steps": {"type": "int", "low": 100, "high": max_steps, "log": True},
         "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
     }
+
+
+K_ARCHS = ("topk", "batchtopk", "matryoshka")  # architectures whose mean L0 is k by construction
+
+
+def k_within_l0_budget(l0_budget: float) -> Constraint:
+    """The constraint `k <= l0_budget` for the architectures whose mean L0 is k (`K_ARCHS`):
+    a larger k is over the sparsity budget before training even starts. (ReLU-style SAEs'
+    L0 is known only after training: those are judged by the scorer.)"""
+
+    def violation(params: dict) -> float:
+        return float(params["k"]) - l0_budget if params.get("arch") in K_ARCHS else -1.0
+
+    return Constraint(name="k <= L0 budget",
+                      description=f"{'/'.join(K_ARCHS)} SAEs fire k latents per input, so k must be <= the "
+                                  f"mean-L0 budget {l0_budget:g}", violation=violation)
