@@ -138,7 +138,7 @@ def test_leaderboard_lists_campaign_ids(tmp_path):  # noqa: ANN001
     assert record.campaign_id in row["campaign_ids"] and record.campaign_id in output
 
 
-@pytest.mark.parametrize("kill_after_trials", [0, 2, 4])
+@pytest.mark.parametrize("kill_after_trials", [0, 2, pytest.param(4, marks=pytest.mark.slow)])
 def test_sigkill_with_workers_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_after_trials):  # noqa: ANN001
     home = tmp_path / "home"
     monkeypatch.setenv("INTERPGYM_HOME", str(home))
@@ -173,9 +173,13 @@ def test_sae_toy_declares_the_k_constraint():
     assert task.violated_constraint({"arch": "topk", "k": 6}) is not None
     assert "k <= L0 budget" in task.violated_constraint({"arch": "batchtopk", "k": 8})
     assert task.violated_constraint({"arch": "topk", "k": 5}) is None
-    assert task.violated_constraint({"arch": "relu", "k": 8}) is None  # k unused by relu
+    assert task.violated_constraint({"arch": "batchtopk", "k": 5}) is not None  # held-out L0 only averages k
+    assert task.violated_constraint({"arch": "batchtopk", "k": 4}) is None
+    task.validate_params(task.starting.params)
+    task.validate_params(task.reference.params)
     rng = np.random.default_rng(0)
     from interpgym.harness.agents.search import sample_valid
 
     draws = [sample_valid(task, task.search_space, rng) for _ in range(200)]
-    assert all(d["k"] <= 5 for d in draws if d["arch"] in ("topk", "batchtopk"))
+    assert all(d["k"] <= (5 if d["arch"] == "topk" else 4) for d in draws)
+    assert {d["arch"] for d in draws} == {"topk", "batchtopk"}
