@@ -390,6 +390,54 @@ def register(app: typer.Typer) -> None:
         index = write_html_report(out)
         console.print(f"report: {index}")
 
+    @app.command("study")
+    def study_cmd(
+        task: str = typer.Argument(..., help="Task id."),
+        agents: str = typer.Option(..., "--agents", help="Comma-separated agents, e.g. optuna,random."),
+        campaigns: int = typer.Option(3, "--campaigns", help="Campaigns per agent (seeds seed, seed+1, ...)."),
+        trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget per campaign."),
+        minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget per campaign."),
+        seed: int = typer.Option(0, "--seed", help="Seed of each agent's first campaign."),
+        workers: int = typer.Option(1, "--workers", help="Trials in flight at once per campaign."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report)."),
+        json_path: Optional[Path] = typer.Option(None, "--json"),
+    ) -> None:
+        """Several campaigns per agent on TASK (plus recorded human/AI ones): budget curves, test mean ± SEM, statuses."""
+        check_output(json_path)
+        check_output(out, directory=True)
+        from interpgym.core.cache import home
+        from interpgym.harness.campaign import check_seed
+        from interpgym.harness.study import run_study
+        from interpgym.harness.tasks import get_task
+
+        get_task(task)
+        check_seed(seed)
+        names = [name.strip() for name in agents.split(",") if name.strip()]
+        _warn_if_not_isolated()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True) as bar:
+            step = bar.add_task(f"study on {task}: campaigns", total=len(names) * campaigns)
+            pooled, curves = run_study(task, names, campaigns=campaigns, trials=trials, minutes=minutes, seed=seed,
+                                       workers=workers, on_campaign=lambda _: bar.advance(step))
+        table = Table(title=f"study on {task}: normalised scores (0 = starting, 1 = reference), mean ± SEM",
+                      box=box.SIMPLE_HEAD)
+        for col in ("agent", "camp.", "test", "best val\nat end", "ok", "invalid", "other fail"):
+            table.add_column(col)
+        for c in curves:
+            end = c.by_trial[-1] if c.by_trial else {"mean": None, "sem": None}
+            fractions = c.status_fractions
+            table.add_row(f"{c.agent} ({c.agent_kind})", str(len(c.campaign_ids)),
+                          _fmt(c.test_mean, 3) + (f" ± {c.test_sem:.3f}" if c.test_sem is not None else ""),
+                          _fmt(end["mean"], 3) + (f" ± {end['sem']:.3f}" if end["sem"] is not None else ""),
+                          f"{fractions.get('ok', 0):.0%}", f"{fractions.get('invalid', 0):.0%}",
+                          f"{1 - fractions.get('ok', 0) - fractions.get('invalid', 0):.0%}")
+        console.print(table)
+        index = write_html_report(out or home() / "report")
+        console.print(f"report (budget curves per task): {index}")
+        if json_path:
+            write_json_atomic(json_path, {"task": task, "campaign_ids": [c.campaign_id for c in pooled],
+                                          "agents": [c.to_json() for c in curves], "report": str(index)})
+
     @app.command("run")
     def run(
         trials: int = typer.Option(8, "--trials", help="Trials per task."),

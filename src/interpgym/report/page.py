@@ -4,6 +4,8 @@
 
     out_dir/index.html              leaderboard, then per task: its plots and its campaigns
     out_dir/plots/<campaign>.png    score vs trial for each campaign (see `plots`)
+    out_dir/curves/<task>-v<N>.png  budget curves per task version (best-so-far vs trials and
+                                    wall time, mean ± SEM over each agent's campaigns)
     out_dir/task-plots/<task>/...   copies of the task's own plots
     out_dir/.interpgym-report       marker: this directory is a report we may replace
 
@@ -29,8 +31,9 @@ from pathlib import Path
 
 from interpgym.core.errors import UserError
 from interpgym.harness.leaderboard import LeaderboardRow, noise_marks
-from interpgym.harness.records import CampaignRecord, TrialRecord
-from interpgym.report.plots import plot_campaign
+from interpgym.harness.records import STATUSES, CampaignRecord, TrialRecord
+from interpgym.harness.study import budget_curves
+from interpgym.report.plots import plot_budget_curves, plot_campaign
 
 MARKER = ".interpgym-report"
 _IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
@@ -70,12 +73,16 @@ def _kind(kind: str) -> str:
     return f'<span class="kind kind-{escape(kind)}">{escape(kind)}</span>'
 
 
+def _sem_html(sem: float | None) -> str:
+    return "" if sem is None else f" ± {sem:.3f}"
+
+
 def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
     if not rows:
         return "<p>No campaigns yet.</p>"
     head = (
         '<tr><th class="l">task</th><th>#</th><th class="l">agent</th><th class="l">kind</th><th>campaigns</th>'
-        '<th>trials</th><th class="l">failures</th><th>best val</th><th>best test</th><th>mean test</th>'
+        '<th>trials</th><th class="l">failures</th><th>best val</th><th>best test</th><th>mean test ± SEM</th>'
         '<th>wall</th><th class="l">noise</th><th class="l">campaign ids</th></tr>'
     )
     body = []
@@ -92,7 +99,7 @@ def _leaderboard_html(rows: Sequence[LeaderboardRow]) -> str:
             f'<td class="l">{escape(row.agent)}</td><td class="l">{_kind(row.agent_kind)}</td>'
             f"<td>{row.campaigns}</td><td>{row.trials}</td><td class=\"l\">{failures}</td>"
             f"<td>{_num(row.best_normalized_val)}</td><td>{_num(row.best_normalized_test)}</td>"
-            f"<td>{_num(row.mean_normalized_test)}</td><td>{row.wall_s:.0f} s</td>"
+            f"<td>{_num(row.mean_normalized_test)}{_sem_html(row.sem_normalized_test)}</td><td>{row.wall_s:.0f} s</td>"
             f'<td class="l">{escape(noise_marks(row))}</td><td class="l small">{ids}</td></tr>'
         )
         previous = board
@@ -161,6 +168,32 @@ def _campaign_html(campaign: CampaignRecord, plot: str) -> str:
     )
 
 
+def _budget_curves_html(root: Path, task: str, campaigns: Sequence[CampaignRecord], floor: float | None) -> str:
+    """Per version of `task` with finished campaigns: the budget-curves plot and a table of
+    final normalised test mean ± SEM and the fraction of trials per status, per agent."""
+    html = []
+    finished = [c for c in campaigns if c.task == task and c.status == "finished"]
+    for version in sorted({c.task_version for c in finished}):
+        curves = budget_curves([c for c in finished if c.task_version == version])
+        relative = f"curves/{_slug(task)}-v{_slug(version)}.png"
+        plot_budget_curves(curves, root / relative, f"{task} v{version}: best-so-far vs budget (mean ± SEM over campaigns)",
+                           floor)
+        rows = "".join(
+            f'<tr><td class="l">{escape(c.agent)}</td><td class="l">{_kind(c.agent_kind)}</td>'
+            f"<td>{len(c.campaign_ids)}</td><td>{_num(c.test_mean)}{_sem_html(c.test_sem)}</td>"
+            f"<td>{_num(c.by_trial[-1]['mean']) if c.by_trial else '–'}</td>"
+            + "".join(f"<td>{c.status_fractions.get(s, 0.0):.0%}</td>" for s in STATUSES) + "</tr>"
+            for c in curves)
+        head = "".join(f"<th>{s}</th>" for s in STATUSES)
+        html.append(
+            f'<div class="curves"><h3>Budget curves · v{escape(version)}</h3>'
+            f'<img src="{escape(relative)}" alt="budget curves of {escape(task)} v{escape(version)}">'
+            f'<table><thead><tr><th class="l">agent</th><th class="l">kind</th><th>campaigns</th>'
+            f"<th>test (mean ± SEM)</th><th>best val at last trial (mean)</th>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
+    return "".join(html)
+
+
 def _check_task_plots(task_plots: Mapping[str, Sequence[str | Path]]) -> dict[str, list[Path]]:
     checked: dict[str, list[Path]] = {}
     for task, paths in task_plots.items():
@@ -198,6 +231,7 @@ def _build(
                 f"<figcaption>{escape(source.stem)}</figcaption></figure>"
             )
         plots_html = f'<div class="task-plots">{"".join(figures)}</div>' if figures else ""
+        plots_html = _budget_curves_html(root, task, campaigns, floors.get(task)) + plots_html
         blocks = []
         ordered = sorted(
             (campaign for campaign in campaigns if campaign.task == task),

@@ -8,6 +8,7 @@ gives the same bytes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from interpgym.harness.records import CampaignRecord
+from interpgym.harness.study import AgentCurves
 
 # One marker and colour per failure status, so a glance tells crashes from timeouts.
 _FAILURE_STYLE: dict[str, tuple[str, str]] = {
@@ -102,3 +104,40 @@ def plot_campaign(campaign: CampaignRecord, path: Path, noise_floor: float | Non
     figure.savefig(path, format="png", metadata={"Software": None})
     return path
 
+
+
+def plot_budget_curves(curves: Sequence[AgentCurves], path: Path, title: str, noise_floor: float | None = None) -> Path:
+    """Write the study's budget curves as one PNG at `path` and return it: best-so-far
+    normalised val vs trials (left) and vs wall time (right), mean over each agent's
+    campaigns with a ±SEM band; the reference (1) dashed, its noise band shaded."""
+    figure = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    by_trial, by_time = figure.subplots(1, 2, sharey=True)
+    for index, agent in enumerate(curves):
+        colour = f"C{index % 10}"
+        label = f"{agent.agent} ({agent.agent_kind}, {len(agent.campaign_ids)} campaigns)"
+        for axes, points, key in ((by_trial, agent.by_trial, "trials"), (by_time, agent.by_time, "seconds")):
+            xs = [p[key] / (60.0 if key == "seconds" else 1.0) for p in points if p["mean"] is not None]
+            ys = [p["mean"] for p in points if p["mean"] is not None]
+            sems = [p["sem"] or 0.0 for p in points if p["mean"] is not None]
+            if not xs:
+                continue
+            axes.plot(xs, ys, marker="o" if key == "trials" else None, markersize=3, color=colour,
+                      label=label if key == "trials" else None)
+            axes.fill_between(xs, [y - s for y, s in zip(ys, sems)], [y + s for y, s in zip(ys, sems)],
+                              color=colour, alpha=0.2, linewidth=0)
+    for axes in (by_trial, by_time):
+        axes.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+        axes.axhline(1.0, color="black", linestyle="--", linewidth=1)
+        if noise_floor:
+            axes.axhspan(1.0 - noise_floor, 1.0 + noise_floor, color="grey", alpha=0.15)
+        axes.grid(alpha=0.3)
+    by_trial.set_xlabel("trials")
+    by_trial.xaxis.set_major_locator(MaxNLocator(integer=True))
+    by_time.set_xlabel("wall time (minutes, sum of trial times)")
+    by_trial.set_ylabel("best normalised val so far\n(0 = starting, 1 = reference; mean ± SEM)", fontsize=8)
+    by_trial.legend(fontsize=7, loc="lower right")
+    figure.suptitle(title, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
