@@ -22,6 +22,8 @@ campaign_app = typer.Typer(no_args_is_help=True, help="Run agents on tasks (camp
 task_app = typer.Typer(no_args_is_help=True, help="Work on a task yourself (the external agent).")
 
 MAIN_JOB_TASKS = ("sae/toy", "proofs/maxk")
+WORKERS_OPTION = typer.Option(1, "--workers", help="Trials in flight at once per campaign.")
+REPORT_OUT_OPTION = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report).")
 
 
 def check_output(path: Path | None, *, directory: bool = False) -> None:
@@ -398,8 +400,8 @@ def register(app: typer.Typer) -> None:
         trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget per campaign."),
         minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget per campaign."),
         seed: int = typer.Option(0, "--seed", help="Seed of each agent's first campaign."),
-        workers: int = typer.Option(1, "--workers", help="Trials in flight at once per campaign."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report)."),
+        workers: int = WORKERS_OPTION,
+        out: Optional[Path] = REPORT_OUT_OPTION,
         json_path: Optional[Path] = typer.Option(None, "--json"),
     ) -> None:
         """Several campaigns per agent on TASK (plus recorded human/AI ones): budget curves, test mean ± SEM, statuses."""
@@ -443,8 +445,8 @@ def register(app: typer.Typer) -> None:
         trials: int = typer.Option(8, "--trials", help="Trials per task."),
         minutes: float = typer.Option(4.0, "--minutes", help="Wall-clock budget per task."),
         seed: int = typer.Option(0, "--seed"),
-        workers: int = typer.Option(1, "--workers", help="Trials in flight at once per campaign."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report)."),
+        workers: int = WORKERS_OPTION,
+        out: Optional[Path] = REPORT_OUT_OPTION,
         json_path: Optional[Path] = typer.Option(None, "--json"),
     ) -> None:
         """The main job: an optuna campaign on sae/toy and proofs/maxk, then the leaderboard and the report."""
