@@ -4,7 +4,8 @@
     python benchmarks/harness_references.py --task proofs/maxk --json benchmarks/results/references_proofs_maxk.json
 
 `sae/toy`: the task's search-space candidates around `interpgym sae train --k 5`
-(top-k, width 256 = the true feature count, the toy subject's lr 1e-2), with the old
+(top-k, k 5, lr 1e-2, width 256 = the true feature count or 512 = the subject's default
+width, which `sae train` uses), with the old
 1000-step lr-1e-3 reference beside them. `proofs/maxk`: every strategy of the search
 space (exhaustion; the bound is deterministic, one seed suffices). Prints a table
 (val and test mean, SEM and min over seeds, seconds per trial) and writes JSON.
@@ -24,7 +25,8 @@ SAE_TOY_CANDIDATES = {
     "old reference (topk k5, 1000 steps, lr 1e-3)": {"lr": 1e-3, "steps": 1000},
     "topk k5, 1000 steps, lr 1e-2": {"lr": 1e-2, "steps": 1000},
     "topk k5, 1500 steps, lr 1e-2": {"lr": 1e-2, "steps": 1500},
-    "topk k5, 3000 steps, lr 1e-2 (= sae train --k 5)": {"lr": 1e-2, "steps": 3000},
+    "topk k5, width 256, 3000 steps, lr 1e-2": {"lr": 1e-2, "steps": 3000},
+    "topk k5, width 512, 3000 steps, lr 1e-2 (= sae train --k 5)": {"lr": 1e-2, "steps": 3000, "width": 512},
 }
 
 

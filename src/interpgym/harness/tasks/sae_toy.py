@@ -77,10 +77,10 @@ limit; there is no network.
 SEARCH_SPACE = sae_search_space(width=(128, 1024), max_k=8, max_steps=3000, archs=("topk", "batchtopk"))
 L0_BUDGET = ToyConfig().mean_l0  # the toy model's true mean L0 (the seed does not change it)
 STARTING = {"arch": "topk", "width": 256, "k": 5, "lr": 1e-3, "steps": 100, "batch_size": 1024}
-# The best solution the project knows: what `interpgym sae train --k 5` trains on the toy
-# subject (top-k, width = the 256 true features, the subject's tuned lr 1e-2, 3000 steps),
-# measured over seeds 0-2 with benchmarks/harness_references.py (docs/harness.md).
-REFERENCE = {"arch": "topk", "width": 256, "k": 5, "lr": 1e-2, "steps": 3000, "batch_size": 1024}
+# The best solution the project knows: what `interpgym sae train --subject toy --k 5` trains
+# (top-k, the subject's default width 512 = twice the true features, its tuned lr 1e-2,
+# 3000 steps), measured over seeds 0-2 with benchmarks/harness_references.py (docs/harness.md).
+REFERENCE = {"arch": "topk", "width": 512, "k": 5, "lr": 1e-2, "steps": 3000, "batch_size": 1024}
 
 
 def toy_config() -> ToyConfig:
@@ -121,7 +121,7 @@ def make_task() -> Task:
         id=ID, version=VERSION, title="Recover the toy model's true features (MCC at L0 <= true L0)",
         instructions=INSTRUCTIONS, editable_files={"solution.py": SOLUTION}, scorer=_score,
         prepare_inputs=_prepare_inputs, starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
-        budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=300.0, trial_memory_mb=4096),
+        budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=600.0, trial_memory_mb=4096),
         plots=metric_scatter("fvu", "mcc", title="sae/toy: MCC vs FVU of every ok trial (val)", xlabel="FVU (val)",
                              ylabel="MCC (val)"),
         search_space=SEARCH_SPACE, default_params=STARTING, constraints=(k_within_l0_budget(L0_BUDGET),),
