@@ -33,7 +33,7 @@ SAE_TOY_CANDIDATES = {
 def candidates(task_id: str) -> dict[str, dict]:
     task = get_task(task_id)
     if task_id == "sae/toy":
-        base = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "batch_size": 1024}
+        base = {"arch": "topk", "width": 256, "k": 5, "batch_size": 1024}
         return {name: {**base, **extra} for name, extra in SAE_TOY_CANDIDATES.items()}
     if task_id == "proofs/maxk":
         return {name: {"strategy": name} for name in task.search_space["strategy"]["choices"]}

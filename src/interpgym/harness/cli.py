@@ -453,12 +453,13 @@ def register(app: typer.Typer) -> None:
         check_output(json_path)
         check_output(out, directory=True)
         from interpgym.core.cache import home
-        from interpgym.harness.leaderboard import render_leaderboard
+        from interpgym.harness.leaderboard import render_campaign_ids, render_leaderboard
 
         results = [run_one_campaign(t, "optuna", trials=trials, minutes=minutes, seed=seed, resume=None,
                                     workers=workers) for t in MAIN_JOB_TASKS]
         rows, _ = leaderboard_json()
         console.print(render_leaderboard(rows))
+        console.print(render_campaign_ids(rows))
         index = write_html_report(out or home() / "report")
         console.print(f"report: {index}")
         if json_path:
