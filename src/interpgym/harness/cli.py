@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -168,16 +169,17 @@ def print_campaign(result: dict) -> None:
     metric_keys = _shared_metric_keys(trials)
     table = Table(title=f"campaign {result['campaign_id']}: {result['agent']} on {result['task']}@{result['task_version']}",
                   box=box.SIMPLE_HEAD)
-    for col in ("n", "status", "val", "norm", "wall s", "tried", *metric_keys, "error"):
-        table.add_column(col, overflow="fold" if col in ("tried", "error") else "ellipsis",
-                         no_wrap=col not in ("tried", "error"))
+    for col in ("n", "status", "val", "norm", "wall s", *metric_keys, "tried / error"):
+        table.add_column(col, no_wrap=col != "tried / error", ratio=1 if col == "tried / error" else None)
     best_n = result["best"]["trial"]
     for t in trials:
-        tried = _params_gist(t["params"]) or _diff_gist(t["diff"] or "")
+        tried = escape(_params_gist(t["params"], width=200) or _diff_gist(t["diff"] or ""))
+        error = _error_gist(t["error"], width=120)
         metrics = [_fmt(t["metrics"].get(k), 3) if isinstance(t["metrics"].get(k), (int, float)) else
                    str(t["metrics"].get(k, "")) for k in metric_keys]
         table.add_row(str(t["n"]), t["status"], _fmt(t["val_score"]), _fmt(t["normalized"], 3), f"{t['wall_s']:.1f}",
-                      tried, *metrics, _error_gist(t["error"]), style="bold" if t["n"] == best_n else None)
+                      *metrics, tried + (f"\n[red]{escape(error)}[/red]" if error else ""),
+                      style="bold" if t["n"] == best_n else None)
     console.print(table)
     b = result["best"]
     console.print(f"best: trial {b['trial']}  val {_fmt(b['val'])}  normalised val {_fmt(b['normalized_val'], 3)}  "
@@ -195,14 +197,14 @@ def print_campaign(result: dict) -> None:
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in statuses.items()), highlight=False)
 
 
-def _shared_metric_keys(trials: list[dict], limit: int = 3) -> list[str]:
+def _shared_metric_keys(trials: list[dict], limit: int = 2) -> list[str]:
     """Up to `limit` numeric val metrics every ok trial reports (besides the score itself), for the table."""
     ok = [t["metrics"] for t in trials if t["status"] == "ok" and t["metrics"]]
     if not ok:
         return []
     keys = [k for k, v in ok[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
             and all(isinstance(m.get(k), (int, float)) for m in ok)]
-    preferred = [k for k in ("l0", "fvu", "flops", "bound", "mse") if k in keys]
+    preferred = [k for k in ("l0", "fvu", "flops", "mse") if k in keys]
     return (preferred + [k for k in keys if k not in preferred])[:limit]
 
 
