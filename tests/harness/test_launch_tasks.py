@@ -105,7 +105,7 @@ def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
 def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
     from interpgym.proofs import registry
     from interpgym.harness.tasks import get_task
-    from interpgym.harness.tasks.proofs_maxk import REFERENCE_OPTIONS, _model, flop_budget, strategy_with
+    from interpgym.harness.tasks.proofs_maxk import BUDGET_OPTIONS, REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
 
     task = get_task("proofs/maxk")
@@ -116,12 +116,29 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
         (directory / "proof.json").write_text(json.dumps({"strategy": strategy}))
         return task.score(load_artifact(directory), "val", 0)
 
+    budget_proof = strategy_with(BUDGET_OPTIONS)
+    result = score(budget_proof)
+    truth = registry.strategies()[budget_proof](_model().weights)
+    assert result.value == truth.bound and result.metrics["flops"] == truth.flops == flop_budget()
     reference = strategy_with(REFERENCE_OPTIONS)
     assert reference == task.reference.params["strategy"]
-    result = score(reference)
-    truth = registry.strategies()[reference](_model().weights)
-    assert result.value == truth.bound and result.metrics["flops"] == truth.flops == flop_budget()
+    best = score(reference)
+    assert best.metrics["flops"] <= flop_budget() and best.value > result.value
     for bad, message in (("brute-force", "not allowed"), ("nope", "unknown strategy"), (7, "must be"),
                          ("cubic", "over the budget")):
         with pytest.raises(InvalidSolution, match=message):
             score(bad)
+
+
+@pytest.mark.slow
+def test_proofs_reference_is_the_best_strategy_within_the_budget_by_exhaustion(tmp_path):  # noqa: ANN001
+    """Every strategy of the search space verified (minutes): none within the budget beats the reference."""
+    pytest.importorskip("interpgym.proofs.registry")
+    from interpgym.harness.tasks import get_task
+    from interpgym.harness.tasks.proofs_maxk import _verify, flop_budget
+
+    task = get_task("proofs/maxk")
+    within = {name: _verify(name)[0] for name in task.search_space["strategy"]["choices"]
+              if _verify(name)[1] <= flop_budget()}
+    assert len(within) >= 2
+    assert max(within.values()) == within[task.reference.params["strategy"]]

@@ -29,12 +29,16 @@ class StrictParser(HTMLParser):
         self.references: list[str] = []
         self.tags: set[str] = set()
         self.text: list[str] = []
+        self.anchors: list[str] = []  # in-page links (#id)
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
         for name, value in attrs:
+            if name == "id" and value is not None:
+                self.ids.add(value)
             if name in ("src", "href") and value is not None:
-                self.references.append(value)
+                (self.anchors if value.startswith("#") else self.references).append(value)
         if tag not in VOID:
             self.stack.append(tag)
 
@@ -116,7 +120,12 @@ def test_report_is_valid_self_contained_and_complete(tmp_path: Path) -> None:
         target = (out / reference).resolve()
         assert target.is_file() and out.resolve() in target.parents
         assert target.read_bytes().startswith(PNG_MAGIC)
-    assert len(set(parser.references)) == len(CAMPAIGNS) + 1  # one plot per campaign + the task plot
+    versions = {(c.task, c.task_version) for c in CAMPAIGNS if c.status == "finished"}
+    # one plot per campaign, the task plot, and one budget-curves plot per task version
+    assert len(set(parser.references)) == len(CAMPAIGNS) + 1 + len(versions)
+    assert sum(reference.startswith("curves/") for reference in set(parser.references)) == len(versions) >= 1
+    # The leaderboard links each row's campaign ids to their sections on the page.
+    assert len(parser.anchors) == len(CAMPAIGNS) and {a[1:] for a in parser.anchors} <= parser.ids
     text = " ".join(parser.text)
     for campaign in CAMPAIGNS:
         assert campaign.campaign_id in text and campaign.agent in text

@@ -384,9 +384,6 @@ def _finished_campaign(tmp_path: Path, agent: str):  # noqa: ANN202
     return store.campaign(campaign)
 
 
-@pytest.mark.xfail(strict=True, reason="hole: agent names are free text and the leaderboard table renders them as "
-                                       "rich markup: one campaign named 'mallory[/]' breaks `interpgym leaderboard` "
-                                       "(and `report`, `run`) for the whole installation, --json never written")
 def test_an_agent_name_cannot_break_the_leaderboard(tmp_path):  # noqa: ANN001
     from rich.console import Console
 
@@ -396,8 +393,6 @@ def test_an_agent_name_cannot_break_the_leaderboard(tmp_path):  # noqa: ANN001
     Console(file=open(os.devnull, "w")).print(render_leaderboard(leaderboard_rows([campaign], noise_floors={})))
 
 
-@pytest.mark.xfail(strict=True, reason="hole: the per-campaign plot title holds the agent name and matplotlib parses "
-                                       "'$...$' as mathtext: a name like 'x$\\frac{$' makes `interpgym report` raise")
 def test_an_agent_name_cannot_break_the_report(tmp_path):  # noqa: ANN001
     from interpgym.report import write_report
 

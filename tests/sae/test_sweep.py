@@ -24,3 +24,17 @@ def test_parse_archs() -> None:
         parse_archs("topk,nope")
     with pytest.raises(UserError):
         parse_archs(" , ")
+
+
+def test_sweep_plot_range_ignores_degenerate_points_and_shows_the_true_l0(tmp_path):  # noqa: ANN001
+    from interpgym.sae.sweep import plot_sweep, sweep_x_range
+
+    runs = [{"arch": "relu", "metrics": {"l0": l0, "fvu": fvu, "mcc": 0.5}}
+            for l0, fvu in ((2.0, 0.3), (8.0, 0.1), (0.0, 1.0), (900.0, 1.2))]
+    low, high = sweep_x_range(runs, true_l0=5.0)
+    assert low == pytest.approx(2.0 / 1.5) and high == pytest.approx(8.0 * 1.5)  # not 900, not 0
+    assert sweep_x_range(runs, true_l0=20.0)[1] == pytest.approx(30.0)  # the true L0 is always in view
+    assert sweep_x_range(runs[2:], None) is None
+    result = {"subject": {"name": "toy"}, "runs": runs, "frontiers": {"relu": [0, 1]}, "true_mean_l0": 5.0}
+    plot_sweep(result, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0

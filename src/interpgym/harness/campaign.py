@@ -11,10 +11,12 @@ Finalisation scores the best validation trial's kept artifact once on the test s
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,11 @@ from interpgym.harness.secret import secret_id
 from interpgym.harness.store import RunStore
 from interpgym.harness.task import InvalidSolution, Solution, Task
 from interpgym.harness.tasks import get_task
-from interpgym.harness.trial import TrialOutcome, run_trial, score_artifact
+from interpgym.harness.executors import LocalExecutor, TrialExecutor, execute_proposal  # noqa: F401 (re-exported)
+from interpgym.harness.trial import TrialOutcome, inputs_dir, run_trial, score_artifact
 
 HARNESS_VERSION = "1"
 NOISE_SEEDS = (0, 1, 2)
-MALFORMED_PREFIX = "malformed reply: "  # the llm agent's marker for a reply that broke its format
 
 
 @dataclass(frozen=True)
@@ -125,14 +127,6 @@ def record_trial(store: RunStore, task: Task, campaign_id: str, n: int, proposal
     return trial
 
 
-def execute_proposal(task: Task, proposal: Proposal, *, seed: int, limits: Limits, keep_to: Path) -> TrialOutcome:
-    """Run one proposal as a trial on val; malformed proposals are `invalid` without running."""
-    if proposal.files is None and proposal.params is None and proposal.note.startswith(MALFORMED_PREFIX):
-        return TrialOutcome(status="invalid", error=proposal.note)
-    return run_trial(task, files=proposal.files, params=proposal.params, seed=seed, splits=("val",),
-                     limits=limits, keep_artifact_to=keep_to)
-
-
 def best_trial(task: Task, trials: list[TrialRecord]) -> TrialRecord | None:
     """The ok trial with the best val score (earliest on ties)."""
     best = None
@@ -183,9 +177,28 @@ def resolve_budgets(task: Task, trials: int | None, minutes: float | None, agent
     return budgets
 
 
+def _check_resume(existing: CampaignRecord, resume: str, task_id: str | None, agent_name: str | None) -> None:
+    """A resumed campaign keeps its task and agent: a different one asked for is a `UserError` naming both."""
+    asked_task = task_id and task_id != existing.task
+    asked_agent = agent_name and agent_name not in (existing.agent, existing.agent.split(":")[0])
+    if asked_task or asked_agent:
+        asked = " ".join(part for part in (f"task {task_id}" if asked_task else "",
+                                           f"agent {agent_name}" if asked_agent else "") if part)
+        raise UserError(f"campaign {resume} runs agent {existing.agent} on task {existing.task}, not {asked}; "
+                        f"resume it as `campaign run {existing.task} --resume {resume}` (without --agent) "
+                        "or start a new campaign")
+
+
+def _propose(agent: Agent, task: Task, history: list[TrialRecord], pending: list[Proposal]) -> Proposal:
+    """The agent's next proposal; agents that accept `pending` see the proposals still running."""
+    if pending and "pending" in inspect.signature(agent.propose).parameters:
+        return agent.propose(task, history, pending=pending)  # type: ignore[call-arg]
+    return agent.propose(task, history)
+
+
 def run_campaign(
-    task_id: str,
-    agent_name: str,
+    task_id: str | None,
+    agent_name: str | None,
     *,
     trials: int | None = None,
     minutes: float | None = None,
@@ -195,13 +208,26 @@ def run_campaign(
     agent_options: Mapping[str, Any] | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
     agent: Agent | None = None,
+    workers: int = 1,
+    executor: TrialExecutor | None = None,
 ) -> CampaignRecord:
-    """Run (or resume) a campaign to its budget, then finalise it. Returns the finished record."""
+    """Run (or resume) a campaign to its budget, then finalise it. Returns the finished record.
+
+    Up to `workers` trials are in flight at once (on `executor`, default: sandboxed
+    processes on this machine); the agent proposes while earlier trials run, and sees
+    the proposals still running (`pending`) if it takes them. Trials are committed to the
+    store in trial-number order by this process alone, so a kill at any moment loses at
+    most the trials in flight (finished ones not yet committed rerun on resume) and never
+    records one twice. With `workers=1` the sequence of proposals and results is exactly
+    the sequential one. On resume, `task_id`/`agent_name` (if given) must match the
+    campaign's, else `UserError`.
+    """
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1 (got {workers})")
     store = store or RunStore()
     if resume:
         existing = store.campaign(resume)
-        if task_id and task_id != existing.task:
-            raise UserError(f"campaign {resume} is on {existing.task}, not {task_id}")
+        _check_resume(existing, resume, task_id, agent_name)
         task = get_task(existing.task)
         if existing.task_version != task.version:
             raise UserError(f"campaign {resume} ran {existing.task}@{existing.task_version} but this installation has "
@@ -209,6 +235,9 @@ def run_campaign(
         campaign_id, seed, budgets, agent_name = resume, existing.seed, existing.budgets, existing.agent
         agent_options = store.campaign_options(resume)
     else:
+        if not task_id:
+            raise UserError("a task id is needed to start a campaign")
+        agent_name = agent_name or "optuna"
         task = get_task(task_id)
         budgets = resolve_budgets(task, trials, minutes, agent_name)
         check_seed(seed)
@@ -226,33 +255,65 @@ def run_campaign(
             task=task.id, task_version=task.version, agent=agent.name, agent_kind=agent.kind, seed=seed,
             budgets=budgets, harness_version=HARNESS_VERSION, options=dict(agent_options or {}))
     history = store.trials(campaign_id)
-    while len(history) < budgets["trials"]:
-        remaining_s = budgets["minutes"] * 60 - sum(t.wall_s for t in history)
-        if remaining_s <= 0:
-            break
-        start = time.perf_counter()
-        try:
-            proposal = agent.propose(task, history)
-        except BudgetExhausted:
-            break
-        limits = Limits(timeout_s=min(budgets["trial_timeout_s"], max(remaining_s, 1.0)),
-                        memory_mb=budgets["trial_memory_mb"])
-        n = len(history) + 1
-        outcome = execute_proposal(task, proposal, seed=seed, limits=limits, keep_to=artifact_path(campaign_id, n))
-        trial = record_trial(store, task, campaign_id, n, proposal, outcome, time.perf_counter() - start, base)
-        history.append(trial)
-        prune_artifacts(task, campaign_id, history)
-        if on_trial is not None:
-            on_trial(trial)
+    inputs_dir(task)  # build the read-only inputs once, before workers race for them
+    own_executor = executor is None
+    executor = executor or LocalExecutor(workers)
+    in_flight: dict[int, tuple[Future, Proposal, float]] = {}
+    finished: dict[int, tuple[Proposal, TrialOutcome, float]] = {}
+    next_n, exhausted = len(history) + 1, False
+    try:
+        while True:
+            while not exhausted and len(in_flight) < workers and next_n <= budgets["trials"]:
+                used = sum(t.wall_s for t in history) + sum(wall for _, _, wall in finished.values())
+                remaining_s = budgets["minutes"] * 60 - used
+                if remaining_s <= 0:
+                    exhausted = True
+                    break
+                start = time.perf_counter()
+                try:
+                    # Pending: every proposal not committed yet (running, or done but waiting for an
+                    # earlier trial number), in trial-number order.
+                    pending = [item[1] for _, item in sorted({**in_flight, **{
+                        n: (None, p, None) for n, (p, _, _) in finished.items()}}.items())]
+                    proposal = _propose(agent, task, history, pending)
+                except BudgetExhausted:
+                    exhausted = True
+                    break
+                limits = Limits(timeout_s=min(budgets["trial_timeout_s"], max(remaining_s, 1.0)),
+                                memory_mb=budgets["trial_memory_mb"])
+                future = executor.submit(task, proposal, seed=seed, limits=limits,
+                                         keep_to=artifact_path(campaign_id, next_n))
+                in_flight[next_n] = (future, proposal, start)
+                next_n += 1
+            if not in_flight:
+                break
+            wait([future for future, _, _ in in_flight.values()], return_when=FIRST_COMPLETED)
+            for n in [n for n, (future, _, _) in in_flight.items() if future.done()]:
+                future, proposal, start = in_flight.pop(n)
+                finished[n] = (proposal, future.result(), time.perf_counter() - start)
+            while len(history) + 1 in finished:  # commit in trial-number order
+                n = len(history) + 1
+                proposal, outcome, wall_s = finished.pop(n)
+                trial = record_trial(store, task, campaign_id, n, proposal, outcome, wall_s, base)
+                history.append(trial)
+                prune_artifacts(task, campaign_id, history)
+                if on_trial is not None:
+                    on_trial(trial)
+    finally:
+        if own_executor:
+            executor.shutdown()
     return finalize(store, task, campaign_id)
 
 
 def prune_artifacts(task: Task, campaign_id: str, history: list[TrialRecord]) -> None:
-    """Keep only the best trial's artifact: the test split needs no other."""
+    """Keep only the best committed trial's artifact (the test split needs no other); trials
+    not in `history` yet (in flight) are left alone."""
     best = best_trial(task, history)
     keep = artifact_path(campaign_id, best.n).name if best is not None else None
+    committed = {artifact_path(campaign_id, t.n).name for t in history}
     for other in artifact_path(campaign_id, 0).parent.glob("trial-*"):
-        if other.name != keep:
+        # Trials still running (or finished, not yet committed) keep theirs: one may become the best.
+        if other.name != keep and other.name.removesuffix(".tmp") in committed:
             shutil.rmtree(other, ignore_errors=True)
 
 
@@ -266,6 +327,13 @@ def task_plots(campaigns: list[CampaignRecord], out_dir: Path) -> dict[str, list
             directory.mkdir(parents=True, exist_ok=True)
             plots[task_id] = task.plots([c for c in campaigns if c.task == task_id], directory)
     return plots
+
+
+def trial_json(trial: TrialRecord) -> dict[str, Any]:
+    """One trial of the campaign JSON: what was tried (params or diff, note), how it went, its val metrics."""
+    return {"n": trial.n, "status": trial.status, "val_score": trial.val_score, "normalized": trial.normalized,
+            "wall_s": trial.wall_s, "peak_mem_mb": trial.peak_mem_mb, "error": trial.error,
+            "params": trial.params, "diff": trial.diff, "note": trial.note, "metrics": trial.metrics}
 
 
 def summary(record: CampaignRecord, store: RunStore | None = None) -> dict[str, Any]:
@@ -287,8 +355,7 @@ def summary(record: CampaignRecord, store: RunStore | None = None) -> dict[str, 
         "status": record.status,
         "budgets": record.budgets,
         "harness_version": record.harness_version,
-        "trials": [{"n": t.n, "status": t.status, "val_score": t.val_score, "normalized": t.normalized,
-                    "wall_s": t.wall_s, "peak_mem_mb": t.peak_mem_mb, "error": t.error} for t in record.trials],
+        "trials": [trial_json(t) for t in record.trials],
         "best": {"trial": record.best_trial, "val": record.best_val,
                  "normalized_val": base.normalize(record.best_val, "val"),
                  "test": record.test_score, "normalized_test": record.normalized_test,

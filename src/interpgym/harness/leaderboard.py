@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from interpgym.core.errors import UserError
@@ -45,6 +46,9 @@ Comparison = Literal["above", "within noise", "below"]
 # often float32), so a deterministic task (noise floor 0) does not call a re-derivation
 # of the reference "above" it by 4e-8.
 NUMERICAL_TOLERANCE = 1e-6
+# Rows are ranked on their mean normalised test score only with at least this many
+# tested campaigns (as MLE-bench requires); rows with fewer rank after them, by best test.
+MIN_CAMPAIGNS_TO_RANK = 3
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,13 @@ class LeaderboardRow:
     best_normalized_val: float | None
     best_normalized_test: float | None
     mean_normalized_test: float | None
+    sem_normalized_test: float | None  # standard error of that mean (None with < 2 tested campaigns)
     test_scores: int  # campaigns that have a test score
+    ranked: bool  # test_scores >= MIN_CAMPAIGNS_TO_RANK: ranked on the mean, else after those on the best
     best_val: float | None  # raw val score of the trial with the best normalised val
     best_test: float | None  # raw test score of the campaign with the best normalised test
     wall_s: float  # sum of trial wall times
+    campaign_ids: tuple[str, ...]  # the pooled campaigns, oldest first (for `campaign show` / `--resume`)
     noise_floor: float | None
     tied_with_leader: bool | None  # None without a test score or a noise floor
     vs_reference: Comparison | None
@@ -79,6 +86,7 @@ class LeaderboardRow:
         """A JSON-able dict with stable keys (non-finite floats become None)."""
         data = asdict(self)
         data["ok"] = self.ok
+        data["campaign_ids"] = list(self.campaign_ids)
         return {key: _finite_or_none(value) for key, value in data.items()}
 
 
@@ -140,17 +148,34 @@ def _pool(task: str, version: str, agent: str, kind: AgentKind, campaigns: list[
         "mean_normalized_test": (
             sum(c.normalized_test for c in tested) / len(tested) if tested else None  # type: ignore[misc]
         ),
+        "sem_normalized_test": _sem([c.normalized_test for c in tested]),  # type: ignore[misc]
         "test_scores": len(tested),
+        "ranked": len(tested) >= MIN_CAMPAIGNS_TO_RANK,
         "best_val": None if best_trial is None else best_trial.val_score,
         "best_test": None if best_campaign is None else best_campaign.test_score,
         "wall_s": float(sum(trial.wall_s for trial in trials)),
+        "campaign_ids": tuple(c.campaign_id for c in sorted(campaigns, key=lambda c: (c.started_at, c.campaign_id))),
     }
 
 
+def _sem(values: list[float]) -> float | None:
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None for fewer than 2 values."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+
+
+def _rank_score(pooled: dict[str, Any]) -> float | None:
+    """What a row is ranked (and compared with the leader) on: its mean normalised test when
+    ranked (>= MIN_CAMPAIGNS_TO_RANK tested campaigns), else its best."""
+    return pooled["mean_normalized_test"] if pooled["ranked"] else pooled["best_normalized_test"]
+
+
 def _rank_key(pooled: dict[str, Any]) -> tuple[int, float, float, str, str]:
-    test, val = pooled["best_normalized_test"], pooled["best_normalized_val"]
+    test, val = _rank_score(pooled), pooled["best_normalized_val"]
     return (
-        0 if test is not None else 1,
+        0 if pooled["ranked"] else 1 if test is not None else 2,
         -(test if test is not None else 0.0),
         -(val if val is not None else -math.inf),
         pooled["agent"],
@@ -182,9 +207,9 @@ def leaderboard_rows(
     for (task, version) in sorted(boards):
         pooled_rows = sorted(boards[(task, version)], key=_rank_key)
         floor = floors.get(task)
-        leader = pooled_rows[0]["best_normalized_test"]
+        leader = _rank_score(pooled_rows[0])
         for rank, pooled in enumerate(pooled_rows, start=1):
-            test = pooled["best_normalized_test"]
+            test = _rank_score(pooled)
             tied = None
             if floor is not None and test is not None and leader is not None:
                 tied = leader - test <= floor + NUMERICAL_TOLERANCE
@@ -205,6 +230,14 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _mean_sem(row: LeaderboardRow) -> str:
+    """"mean±SEM" of the normalised test scores (just the mean with one campaign)."""
+    if row.sem_normalized_test is None:
+        return _fmt(row.mean_normalized_test)
+    sem = f"{row.sem_normalized_test:.3f}"
+    return f"{_fmt(row.mean_normalized_test)}\n±{sem[1:] if sem.startswith('0.') else sem}"  # ±.050: narrow
+
+
 def noise_marks(row: LeaderboardRow) -> str:
     """Plain-text noise marks for a row, e.g. "tied with leader, ≈ ref" ("no floor" without one)."""
     if row.noise_floor is None:
@@ -218,6 +251,8 @@ def noise_marks(row: LeaderboardRow) -> str:
         marks.append({"above": "> ref", "within noise": "≈ ref", "below": "< ref"}[row.vs_reference])
     if row.vs_starting == "within noise":
         marks.append("≈ start")
+    if row.test_scores and not row.ranked:
+        marks.append("unranked")
     return ", ".join(marks) if marks else "-"
 
 
@@ -226,7 +261,8 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
     # Borderless, two-line headers, the agent's kind under its name, minimum widths for
     # the text columns: the table stays readable in an 80-column terminal (rich would
     # otherwise squeeze every cell to "1.…").
-    table = Table(title=title, caption="normalised scores: 0 = starting solution, 1 = reference",
+    table = Table(title=title, caption="normalised scores: 0 = starting solution, 1 = reference; mean test ± SEM "
+                  f"over campaigns; unranked: < {MIN_CAMPAIGNS_TO_RANK} tested campaigns",
                   box=box.SIMPLE_HEAD, padding=(0, 0), collapse_padding=True, show_edge=False)
     for column, justify, min_width in (
         ("task", "left", 11),
@@ -253,16 +289,26 @@ def render_leaderboard(rows: Sequence[LeaderboardRow], title: str = "Leaderboard
         table.add_row(
             f"{row.task} v{row.task_version}{floor}" if board != previous else "",
             str(row.rank),
-            f"{row.agent}\n({row.agent_kind})",
+            f"{escape(row.agent)}\n({row.agent_kind})",  # agent names are free text: never markup
             str(row.campaigns),
             str(row.trials),
             failures,
             _fmt(row.best_normalized_val),
             _fmt(row.best_normalized_test),
-            _fmt(row.mean_normalized_test),
+            _mean_sem(row),
             f"{row.wall_s:.0f} s",
             noise_marks(row).replace(", ", "\n"),  # one mark per line: narrow terminals
             style="bold" if row.rank == 1 else None,
         )
         previous = board
+    return table
+
+
+def render_campaign_ids(rows: Sequence[LeaderboardRow]) -> Table:
+    """A rich table: which campaigns each leaderboard row pools (ids for `campaign show ID` and `--resume ID`)."""
+    table = Table(title="Campaigns per row", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    for column in ("task", "#", "agent", "campaign ids"):
+        table.add_column(column, no_wrap=column != "agent")
+    for row in rows:
+        table.add_row(f"{row.task} v{row.task_version}", str(row.rank), escape(row.agent), "\n".join(row.campaign_ids))
     return table

@@ -111,6 +111,25 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A rule on a trial's parameters known before running it (e.g. top-k's `k <= L0 budget`).
+
+    `violation(params)` is > 0 when `params` break it (the bigger, the worse) and <= 0
+    when they meet it; `description` says it to a user in one line. Proposals that break
+    a declared constraint are recorded `invalid` without running, naming it; search
+    agents use the declarations to sample only (or mostly) valid points.
+    """
+
+    name: str
+    description: str
+    violation: Callable[[dict[str, Any]], float]
+
+    def check(self, params: dict[str, Any]) -> str | None:
+        """None if `params` meet the constraint, else the one-line reason."""
+        return None if self.violation(params) <= 0 else f"violates the task's constraint {self.name}: {self.description}"
+
+
+@dataclass(frozen=True)
 class Solution:
     """A baseline solution: editable-file overrides (None = the template) and parameters."""
 
@@ -139,6 +158,21 @@ class Task:
     max_json_bytes: int = MAX_JSON_BYTES  # per artifact JSON file (raise it for tasks whose artifact is a JSON program)
     # Optional: the task's own plots for the report, from its finished campaigns: (campaigns, out_dir) -> files.
     plots: Callable[[list[Any], Path], list[Path]] | None = None
+    # Rules on the search-space parameters known before running (see `Constraint`).
+    constraints: tuple[Constraint, ...] = ()
+    # What the raw score measures, for plots and tables (e.g. "MCC").
+    score_name: str = "score"
+
+    def violated_constraint(self, params: dict[str, Any] | None) -> str | None:
+        """The reason the first declared constraint `params` break gives, or None (also for no params)."""
+        if params is None:
+            return None
+        resolved = {**(self.default_params or {}), **params}
+        for constraint in self.constraints:
+            reason = constraint.check(resolved)
+            if reason:
+                return reason
+        return None
 
     def score(self, artifact: Artifact, split: Split, seed: int) -> Score:
         return self.scorer(artifact, split, seed)

@@ -113,11 +113,27 @@ def run_sweep(
         frontiers[arch] = [indices[i] for i in front]
         for i in indices:
             runs[i]["on_frontier"] = i in frontiers[arch]
-    return {"subject": spec.to_dict(), "train_config": train_cfg.to_dict(), "runs": runs, "frontiers": frontiers}
+    return {"subject": spec.to_dict(), "train_config": train_cfg.to_dict(), "runs": runs, "frontiers": frontiers,
+            "true_mean_l0": getattr(subject, "true_mean_l0", None)}
+
+
+def sweep_x_range(runs: list[dict[str, Any]], true_l0: float | None) -> tuple[float, float] | None:
+    """The L0 axis range of the sweep plot: the non-degenerate points (L0 > 0, FVU < 1) and the
+    true L0, with a margin. Degenerate points (nothing fires, or nothing reconstructed) are
+    still drawn but would otherwise stretch the axis by decades. None if no point qualifies."""
+    usable = [run["metrics"]["l0"] for run in runs
+              if 0 < run["metrics"]["l0"] < float("inf") and run["metrics"].get("fvu", 0.0) < 1.0]
+    if true_l0:
+        usable.append(true_l0)
+    return (min(usable) / 1.5, max(usable) * 1.5) if usable else None
 
 
 def plot_sweep(result: dict[str, Any], path: str | Path) -> None:
-    """L0 vs FVU (and vs MCC when present) per architecture, frontier drawn as a line; PNG at `path`."""
+    """L0 vs FVU (and vs MCC when present) per architecture, frontier drawn as a line; PNG at `path`.
+
+    The toy subject's true mean L0 is a dashed vertical line; the x range covers the
+    non-degenerate points (L0 > 0, FVU < 1) and the true L0.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,6 +141,8 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> None:
 
     runs = result["runs"]
     has_mcc = any("mcc" in run["metrics"] for run in runs)
+    true_l0 = result.get("true_mean_l0")
+    x_range = sweep_x_range(runs, true_l0)
     fig, axes = plt.subplots(1, 2 if has_mcc else 1, figsize=(11 if has_mcc else 6, 4.2), squeeze=False)
     panels = [("fvu", "FVU (lower is better)")] + ([("mcc", "MCC vs ground truth (higher is better)")] if has_mcc else [])
     colors = plt.get_cmap("tab10")
@@ -144,6 +162,10 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> None:
                 label=arch,
             )
         ax.set_xscale("log")
+        if true_l0:
+            ax.axvline(true_l0, color="black", linestyle="--", linewidth=1, label=f"true mean L0 ({true_l0:g})")
+        if x_range is not None:
+            ax.set_xlim(*x_range)
         ax.set_xlabel("L0 (mean active latents, held-out)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -16,12 +16,15 @@ class TaskView(Protocol):
     direction: str  # "max" | "min"
     editable_files: dict[str, str]  # path -> starting text
     search_space: dict[str, Any] | None
+    constraints: tuple[Any, ...]  # `interpgym.harness.task.Constraint`s on the search-space parameters
 
 
 class Agent(Protocol):
     """Proposes the next trial from the task view and the history of its own trials.
 
     Raising `BudgetExhausted` ends the campaign cleanly (e.g. LLM token budget spent).
+    Agents may also take `pending` (proposals still running on other workers, see
+    `run_campaign`'s `workers`); the campaign passes it only to agents that declare it.
     """
 
     name: str

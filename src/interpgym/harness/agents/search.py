@@ -1,10 +1,22 @@
 """Parameter-only agents over a task's search space: `random` and `optuna` (TPE).
 
-Both are pure functions of (seed, history): a resumed campaign proposes exactly what
-an uninterrupted one would have. Trials that did not score (invalid, crash, timeout,
-oom) are reported to TPE as scoring `worst_score(...)`: no better than the worst of
-the starting solution and every scored trial, which is how the leaderboard counts
-them, so TPE learns to avoid e.g. settings that break the sparsity budget.
+Both are pure functions of (seed, history, pending): a resumed campaign proposes
+exactly what an uninterrupted one would have, and with one worker (nothing pending)
+the proposals are the sequential ones.
+
+Constraints. A task may declare constraints on its parameters known before running
+(e.g. `sae/toy`'s top-k `k <= 5`, the L0 budget). `random` samples only the valid
+region (rejection sampling, seeded); `optuna` records every trial that did not score
+(invalid, crash, timeout, oom) and every declared-constraint violation as an
+*infeasible* trial (Optuna's constraint values: > 0 violated), which TPE ranks below
+every feasible one, so it learns from invalid trials; its proposals that violate a
+declared constraint are told back as infeasible and asked again. Failed trials also
+get the value `worst_score(...)` (no better than the worst of the starting solution
+and every scored trial), as the leaderboard counts them.
+
+Batches (`pending`: proposals still running on other workers) use Optuna's constant
+liar: running trials count as bad ones, so TPE spreads a batch instead of proposing
+one point N times; `random` draws trial n from the generator seeded (seed, n).
 """
 
 from __future__ import annotations
@@ -18,6 +30,8 @@ import optuna
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import TaskView
 from interpgym.harness.records import AgentKind, Proposal, TrialRecord
+
+MAX_REJECTIONS = 1000  # draws tried for a valid point before giving up (the valid region is then tiny)
 
 
 def _require_space(task: TaskView, agent: str) -> dict[str, dict[str, Any]]:
@@ -46,10 +60,27 @@ class RandomAgent:
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def propose(self, task: TaskView, history: list[TrialRecord]) -> Proposal:
+    def propose(self, task: TaskView, history: list[TrialRecord], pending: list[Proposal] = ()) -> Proposal:
         space = _require_space(task, self.name)
-        rng = np.random.default_rng([self.seed, len(history) + 1])
-        return Proposal(params={name: _sample_random(spec, rng) for name, spec in space.items()})
+        rng = np.random.default_rng([self.seed, len(history) + len(pending) + 1])
+        return Proposal(params=sample_valid(task, space, rng))
+
+
+def violations(task: TaskView, params: dict[str, Any]) -> dict[str, float]:
+    """Declared constraint name -> violation (> 0: violated) of `params`; {} for a task without constraints."""
+    return {c.name: c.violation(params) for c in getattr(task, "constraints", ()) or ()}
+
+
+def sample_valid(task: TaskView, space: dict[str, dict[str, Any]], rng: np.random.Generator) -> dict[str, Any]:
+    """A uniform sample of the part of `space` that meets the task's declared constraints (rejection sampling).
+
+    Raises `UserError` if no valid point turns up in `MAX_REJECTIONS` draws.
+    """
+    for _ in range(MAX_REJECTIONS):
+        params = {name: _sample_random(spec, rng) for name, spec in space.items()}
+        if all(v <= 0 for v in violations(task, params).values()):
+            return params
+    raise UserError(f"task {task.id}: no point of its search space met its constraints in {MAX_REJECTIONS} draws")
 
 
 def _distribution(spec: dict[str, Any]) -> optuna.distributions.BaseDistribution:
@@ -86,35 +117,59 @@ class OptunaAgent:
         self.n_startup_trials = n_startup_trials
         self.max_reasks = max_reasks
 
-    def propose(self, task: TaskView, history: list[TrialRecord]) -> Proposal:
+    def propose(self, task: TaskView, history: list[TrialRecord], pending: list[Proposal] = ()) -> Proposal:
         space = _require_space(task, self.name)
         distributions = {name: _distribution(spec) for name, spec in space.items()}
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # Hashed, not consecutive, seeds: MT19937 streams from nearby integer seeds start correlated.
-        proposal_seed = int(np.random.SeedSequence([self.seed, len(history)]).generate_state(1)[0])
-        sampler = optuna.samplers.TPESampler(seed=proposal_seed, n_startup_trials=self.n_startup_trials)
+        proposal_seed = int(np.random.SeedSequence([self.seed, len(history) + len(pending)]).generate_state(1)[0])
+        sampler = optuna.samplers.TPESampler(seed=proposal_seed, n_startup_trials=self.n_startup_trials,
+                                             constant_liar=True)
         study = optuna.create_study(direction="maximize" if task.direction == "max" else "minimize", sampler=sampler)
         fallback = worst_score(history, task.direction, self.starting_score)
+
+        def in_space(params: dict[str, Any] | None) -> bool:
+            return params is not None and set(params) == set(distributions) and all(
+                distributions[k]._contains(distributions[k].to_internal_repr(v)) for k, v in params.items())
+
         for trial in history:
-            params = trial.params or {}
-            if set(params) != set(distributions) or any(
-                not distributions[k]._contains(distributions[k].to_internal_repr(v)) for k, v in params.items()
-            ):
+            if not in_space(trial.params):
                 continue  # not a point of this space (e.g. an edited-files trial): nothing to learn from
-            value = trial.val_score if trial.status == "ok" and trial.val_score is not None else fallback
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value))
+            scored = trial.status == "ok" and trial.val_score is not None
+            constraints = {k: v for k, v in violations(task, trial.params).items() if v > 0}
+            if not scored:
+                constraints["scored"] = 1.0  # invalid, crash, timeout, oom: infeasible, learn to avoid it
+            study.add_trial(optuna.trial.create_trial(
+                params=trial.params, distributions=distributions, value=trial.val_score if scored else fallback,
+                constraints=constraints or None))
+        for proposal in pending:  # running on other workers: the constant liar spreads the batch
+            if in_space(proposal.params):
+                study.add_trial(optuna.trial.create_trial(params=proposal.params, distributions=distributions,
+                                                          state=optuna.trial.TrialState.RUNNING))
         # Every trial of a campaign runs with the campaign's seed, so re-proposing a point
-        # already tried only repeats its result: ask again (TPE's own draws first, then
-        # uniform ones) for an untried point; repeat only when the space is exhausted.
-        tried = [t.params for t in history if t.params]
-        params = dict(study.ask(distributions).params)
+        # already tried (or running) only repeats its result: ask again for an untried point
+        # that meets the declared constraints (TPE's own draws first, told back as infeasible
+        # when they break a constraint, then valid uniform ones); repeat only when exhausted.
+        tried = [t.params for t in history if t.params] + [p.params for p in pending if p.params]
+
+        def acceptable(params: dict[str, Any]) -> bool:
+            return params not in tried and all(v <= 0 for v in violations(task, params).values())
+
+        params: dict[str, Any] = {}
         for _ in range(self.max_reasks):
+            asked = study.ask(distributions)
+            params = dict(asked.params)
+            broken = {k: v for k, v in violations(task, params).items() if v > 0}
+            if broken:
+                for name, value in broken.items():
+                    asked.set_constraint(name, value)
+                study.tell(asked, fallback)
+                continue
             if params not in tried:
-                break
-            params = dict(study.ask(distributions).params)
-        rng = np.random.default_rng([self.seed, len(history) + 1, 1])
+                return Proposal(params=params)
+        rng = np.random.default_rng([self.seed, len(history) + len(pending) + 1, 1])
         for _ in range(self.max_reasks):
-            if params not in tried:
+            params = sample_valid(task, space, rng)
+            if acceptable(params):
                 break
-            params = {name: _sample_random(spec, rng) for name, spec in space.items()}
         return Proposal(params=params)

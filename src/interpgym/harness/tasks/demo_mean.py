@@ -93,5 +93,5 @@ def make_task() -> Task:
         budgets=Budgets(trials=10, minutes=5.0, trial_timeout_s=30.0, trial_memory_mb=1024),
         search_space={"shrink": {"type": "float", "low": 0.0, "high": 1.0},
                       "trim": {"type": "float", "low": 0.0, "high": 0.4}},
-        default_params={"shrink": 1.0, "trim": 0.0},
+        default_params={"shrink": 1.0, "trim": 0.0}, score_name="-MSE",
     )

@@ -9,7 +9,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interpgym.core.errors import UserError
-from interpgym.harness.task import Artifact, InvalidSolution
+from interpgym.harness.task import Artifact, Constraint, InvalidSolution
 from interpgym.sae.architectures import SparseAutoencoder
 from interpgym.sae.storage import load_sae
 
@@ -106,14 +106,39 @@ save_sae(os.environ["INTERPGYM_ARTIFACT_DIR"], result.sae, result.metadata(), ov
 """
 
 
-def sae_search_space(width: tuple[int, int], max_k: int) -> dict[str, dict]:
-    """The parameter space of `SOLUTION` for parameter-only agents."""
-    return {
-        "arch": {"type": "categorical", "choices": ["topk", "batchtopk", "relu", "jumprelu"]},
+def sae_search_space(width: tuple[int, int], max_k: int, max_steps: int = 1500,
+                     archs: tuple[str, ...] = ("topk", "batchtopk", "relu", "jumprelu")) -> dict[str, dict]:
+    """The parameter space of `SOLUTION` for parameter-only agents (`sparsity_coeff` only
+    when a penalty architecture is among `archs`)."""
+    space = {
+        "arch": {"type": "categorical", "choices": list(archs)},
         "width": {"type": "int", "low": width[0], "high": width[1], "log": True},
         "k": {"type": "int", "low": 1, "high": max_k},
         "sparsity_coeff": {"type": "float", "low": 1e-3, "high": 30.0, "log": True},
         "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        "steps": {"type": "int", "low": 100, "high": 1500, "log": True},
+        "steps": {"type": "int", "low": 100, "high": max_steps, "log": True},
         "batch_size": {"type": "categorical", "choices": [256, 512, 1024]},
     }
+    if not set(archs) - set(K_ARCHS):
+        del space["sparsity_coeff"]
+    return space
+
+
+K_ARCHS = ("topk", "batchtopk", "matryoshka")  # architectures whose mean L0 is k by construction
+
+
+def k_within_l0_budget(l0_budget: float) -> Constraint:
+    """The constraint `k <= l0_budget` for the architectures whose mean L0 is k (`K_ARCHS`):
+    a larger k is over the sparsity budget before training even starts; batchtopk, whose
+    held-out L0 fluctuates around k, needs k <= l0_budget - 1. (ReLU-style SAEs' L0 is
+    known only after training: those are judged by the scorer.)"""
+
+    def violation(params: dict) -> float:
+        if params.get("arch") == "batchtopk":  # its inference threshold gives L0 = k only on average
+            return float(params["k"]) - (l0_budget - 1)
+        return float(params["k"]) - l0_budget if params.get("arch") in K_ARCHS else -1.0
+
+    return Constraint(name="k <= L0 budget",
+                      description=f"topk/matryoshka SAEs fire k latents per input, so k must be <= the mean-L0 "
+                                  f"budget {l0_budget:g}; batchtopk's held-out L0 only averages k (5.006 measured "
+                                  f"at k=5), so k <= {l0_budget - 1:g}", violation=violation)

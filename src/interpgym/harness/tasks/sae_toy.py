@@ -28,7 +28,8 @@ from safetensors.torch import save_file
 from interpgym.harness.secret import private_seed
 from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
-from interpgym.harness.tasks.sae_common import SOLUTION, decode, encode_within_budget, load_checked_sae, sae_search_space
+from interpgym.harness.tasks.sae_common import (SOLUTION, decode, encode_within_budget, k_within_l0_budget,
+                                                load_checked_sae, sae_search_space)
 from interpgym.sae.metrics import fvu, ground_truth_metrics
 from interpgym.subjects.toy_superposition import ToyConfig, ToySubject
 
@@ -68,9 +69,19 @@ The run gets `$INTERPGYM_SEED`, one CPU thread by default, and a time and memory
 limit; there is no network.
 """
 
-SEARCH_SPACE = sae_search_space(width=(128, 1024), max_k=8)
-STARTING = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 100, "batch_size": 1024}
-REFERENCE = {"arch": "topk", "width": 256, "k": 5, "sparsity_coeff": 1.0, "lr": 1e-3, "steps": 1000, "batch_size": 1024}
+# The top-k family only: its L0 is set by k, so the hard L0 budget is a constraint known
+# before running. ReLU/JumpReLU SAEs reach a given L0 only through a calibrated penalty
+# (measured on this task: relu with coefficient 1.5 -> L0 14.8, 3.4 -> L0 9.0, both
+# invalid), so a parameter search over them spent most trials over budget; they remain
+# open to agents that edit solution.py.
+SEARCH_SPACE = sae_search_space(width=(128, 1024), max_k=8, max_steps=3000, archs=("topk", "batchtopk"))
+L0_BUDGET = ToyConfig().mean_l0  # the toy model's true mean L0 (the seed does not change it)
+STARTING = {"arch": "topk", "width": 256, "k": 5, "lr": 1e-3, "steps": 100, "batch_size": 1024}
+# The best solution the project knows: what `interpgym sae train --subject toy --k 5` trains
+# (top-k, the subject's default width 512 = twice the true features, its tuned lr 1e-2,
+# 3000 steps): val MCC 0.9951 +- 0.0002 over seeds 0-2 (benchmarks/harness_references.py,
+# benchmarks/results/references_sae_toy_3000.json; docs/harness_scale.md).
+REFERENCE = {"arch": "topk", "width": 512, "k": 5, "lr": 1e-2, "steps": 3000, "batch_size": 1024}
 
 
 def toy_config() -> ToyConfig:
@@ -111,8 +122,9 @@ def make_task() -> Task:
         id=ID, version=VERSION, title="Recover the toy model's true features (MCC at L0 <= true L0)",
         instructions=INSTRUCTIONS, editable_files={"solution.py": SOLUTION}, scorer=_score,
         prepare_inputs=_prepare_inputs, starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
-        budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=180.0, trial_memory_mb=4096),
+        budgets=Budgets(trials=20, minutes=20.0, trial_timeout_s=600.0, trial_memory_mb=4096),
         plots=metric_scatter("fvu", "mcc", title="sae/toy: MCC vs FVU of every ok trial (val)", xlabel="FVU (val)",
                              ylabel="MCC (val)"),
-        search_space=SEARCH_SPACE, default_params=STARTING,
+        search_space=SEARCH_SPACE, default_params=STARTING, constraints=(k_within_l0_budget(L0_BUDGET),),
+        score_name="MCC",
     )
