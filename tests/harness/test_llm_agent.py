@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted
-from interpgym.harness.agents.llm import MALFORMED_PREFIX, LLMAgent, is_malformed, resolve_endpoint
+from interpgym.harness.agents.llm import LLMAgent, resolve_endpoint
 from interpgym.harness.agents.llm_reply import ReplyError, parse_reply
 from interpgym.harness.records import TrialRecord
 
@@ -51,7 +51,7 @@ def test_proposal_parses_files_and_sends_seeded_request() -> None:
         proposal = make_agent(server, seed=7, temperature=0.3).propose(FakeTask(), [])
     assert proposal.files == {"solution.py": "def train():\n    return 'better'\n", "lib/helper.py": HELPER}
     assert "learning rate" in proposal.note
-    assert not is_malformed(proposal)
+    assert proposal.malformed is None
     (request,) = server.requests
     assert request.path == "/v1/chat/completions"
     assert request.body["model"] == "fake-model"
@@ -113,8 +113,8 @@ def test_prompt_stays_bounded_with_long_history() -> None:
 def test_malformed_reply_becomes_recordable_proposal(content: str | None, finish_reason: str, expected: str) -> None:
     with FakeOpenAI([reply(content, finish_reason=finish_reason)]) as server:
         proposal = make_agent(server).propose(FakeTask(), [])
-    assert is_malformed(proposal)
-    assert proposal.note.startswith(MALFORMED_PREFIX) and expected in proposal.note
+    assert proposal.malformed is not None and proposal.files is None and proposal.params is None
+    assert proposal.malformed.startswith("malformed reply: ") and expected in proposal.malformed
     assert proposal.usage["requests"] == 1  # a bad reply still costs its tokens
 
 

@@ -12,7 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from interpgym.harness.agents.llm_reply import MALFORMED_PREFIX
 from interpgym.harness.records import Proposal
 from interpgym.harness.sandbox import Limits
 from interpgym.harness.task import Task
@@ -30,8 +29,8 @@ class TrialExecutor(Protocol):
 def execute_proposal(task: Task, proposal: Proposal, *, seed: int, limits: Limits, keep_to: Path) -> TrialOutcome:
     """Run one proposal as a trial on val; malformed proposals, and params that break a
     constraint the task declares, are `invalid` without running (the error names it)."""
-    if proposal.files is None and proposal.params is None and proposal.note.startswith(MALFORMED_PREFIX):
-        return TrialOutcome(status="invalid", error=proposal.note)
+    if proposal.malformed is not None:
+        return TrialOutcome(status="invalid", error=proposal.malformed)
     violated = task.violated_constraint(proposal.params)
     if violated:
         return TrialOutcome(status="invalid", error=violated)

@@ -21,12 +21,15 @@ class Proposal:
     `files` maps a workspace-relative path to its full new text. `note` is free text the
     agent wants recorded (e.g. its reasoning). `usage` reports tokens / cost spent
     producing this proposal (LLM agents), so the harness can enforce budgets.
+    `malformed`, when set, says why the agent's reply broke its format: the harness then
+    records the trial `invalid` with this text as its error, without running anything.
     """
 
     params: dict[str, Any] | None = None
     files: dict[str, str] | None = None
     note: str = ""
     usage: dict[str, float] = field(default_factory=dict)
+    malformed: str | None = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ Harness-facing API (what the campaign loop calls):
 
     agent = LLMAgent(model=None, base_url=None, api_key=None, max_total_tokens=200_000, ...)
     proposal = agent.propose(task_view, history)   # -> Proposal(files=..., note=..., usage=...)
-    is_malformed(proposal)                         # record it as status "invalid", error=proposal.note
+    proposal.malformed                             # set: record it as status "invalid" with this error
     agent.spent                                    # cumulative usage (same keys as Proposal.usage)
 
 * Endpoint: any server speaking the OpenAI chat-completions API (OpenAI, vLLM, Ollama,
@@ -16,9 +16,9 @@ Harness-facing API (what the campaign loop calls):
   on 408/409/429/5xx and connection errors: at most `1 + max_retries` HTTP requests).
   The prompt is a pure, size-bounded function of (task, history): see `llm_prompt`.
 * Reply format: fenced blocks labelled with file paths; see `llm_reply`. A reply that
-  breaks it -- or names a path outside the editable set -- becomes a *malformed*
-  proposal (`files is None`, `params is None`, note starts with `MALFORMED_PREFIX`) that
-  the harness records as `invalid`, so the model sees its mistake next round. It never
+  breaks it -- or names a path outside the editable set -- becomes a proposal whose
+  `malformed` field says why; the harness records it as `invalid` with that error, so
+  the model sees its mistake next round. It never
   raises out of `propose`.
 * Budgets: `max_total_tokens` and `max_cost_usd` (priced per 1k prompt/completion
   tokens). Before each request the agent bounds its worst case (estimated prompt
@@ -46,11 +46,11 @@ import openai
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import BudgetExhausted, TaskView
 from interpgym.harness.agents.llm_prompt import Prompt, base_files, build_prompt, clip_middle
-from interpgym.harness.agents.llm_reply import MALFORMED_PREFIX, ReplyError, parse_reply
+from interpgym.harness.agents.llm_reply import ReplyError, parse_reply
 from interpgym.harness.records import AgentKind, Proposal, TrialRecord
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-__all__ = ["MALFORMED_PREFIX", "LLMAgent", "Usage", "is_malformed", "resolve_endpoint"]
+__all__ = ["LLMAgent", "Usage", "resolve_endpoint"]
 # Placeholder key for servers without authentication (vLLM's and Ollama's convention);
 # the openai client refuses to start without some key.
 _NO_KEY = "not-needed"
@@ -154,11 +154,6 @@ class Usage:
         self.estimated += other.estimated
 
 
-def is_malformed(proposal: Proposal) -> bool:
-    """True for the proposal `LLMAgent` returns when the reply broke the format: record it as `invalid`."""
-    return proposal.files is None and proposal.params is None and proposal.note.startswith(MALFORMED_PREFIX)
-
-
 class LLMAgent:
     """Proposes new editable files by asking a chat model; see the module docstring for guarantees."""
 
@@ -250,7 +245,7 @@ class LLMAgent:
         """Ask the model for the next version of the editable files.
 
         Returns the full editable set (unchanged files carried over from the best trial
-        so far) or a malformed proposal (`is_malformed`). Raises `BudgetExhausted` when
+        so far) or a malformed proposal (its `malformed` field set). Raises `BudgetExhausted` when
         the next request could overrun a budget, `UserError` when the endpoint fails
         in a way retries cannot fix. Sends at most `1 + max_retries` HTTP requests.
         """
@@ -269,8 +264,8 @@ class LLMAgent:
             parsed = parse_reply(text, set(task.editable_files), truncated=choice is not None and choice.finish_reason == "length")
         except ReplyError as error:
             excerpt = clip_middle(text or "", 1500)
-            note = f"{MALFORMED_PREFIX}{error}\n--- your reply was ---\n{excerpt}"
-            return Proposal(files=None, params=None, note=note, usage=usage.as_dict())
+            return Proposal(files=None, params=None, usage=usage.as_dict(),
+                            malformed=f"malformed reply: {error}\n--- your reply was ---\n{excerpt}")
         files, _ = base_files(task, history)
         files.update(parsed.files)
         return Proposal(files=files, note=parsed.note, usage=usage.as_dict())

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import TaskView
-from interpgym.harness.agents.llm_reply import MALFORMED_PREFIX
 from interpgym.harness.records import TrialRecord
 
 _MAX_INSTRUCTION_CHARS = 16_000
@@ -135,8 +134,7 @@ def _summary_line(trial: TrialRecord) -> str:
 
 def _detail(trial: TrialRecord) -> str:
     parts = [f"### Trial {trial.n}: {trial.status}, val score {_score(trial.val_score)}"]
-    # A malformed reply's note is also its error: show it once, as the error.
-    if trial.note and not trial.note.startswith(MALFORMED_PREFIX) and trial.note != trial.error:
+    if trial.note and trial.note != trial.error:
         parts.append("Your explanation then:\n" + clip_middle(trial.note.strip(), _MAX_NOTE_CHARS))
     if trial.params:
         parts.append("Parameters: " + clip_middle(json.dumps(trial.params, sort_keys=True), _MAX_METRICS_CHARS))

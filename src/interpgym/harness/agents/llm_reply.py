@@ -34,8 +34,6 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
-# Starts the note of a proposal made from a reply that broke the format (see `llm.is_malformed`).
-MALFORMED_PREFIX = "malformed reply: "
 _LABEL_PREFIXES = ("path=", "file=", "filename=", "title=")
 _NOTE_MAX_CHARS = 4000
 # Unlabelled blocks in these languages are never whole source files.
