@@ -123,7 +123,8 @@ def test_malformed_error_is_shown_to_the_model_next_round() -> None:
         agent = make_agent(server)
         task = FakeTask()
         bad = agent.propose(task, [])
-        history = [TrialRecord(n=0, status="invalid", val_score=None, normalized=None, error=bad.note, note=bad.note)]
+        # As the harness records it: the malformed text is the trial's error; the note is the agent's own (empty).
+        history = [TrialRecord(n=0, status="invalid", val_score=None, normalized=None, error=bad.malformed, note=bad.note)]
         good = agent.propose(task, history)
     assert server.requests[1].prompt_text.count("no file block found") == 1  # shown once, as the error
     assert good.files is not None

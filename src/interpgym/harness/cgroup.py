@@ -76,14 +76,27 @@ def _write(path: Path, value: str) -> None:
         handle.write(value)
 
 
+def _owner_alive(name: str) -> bool:
+    """Whether the harness process that made group `name` (`<prefix><pid>-<token>`) still runs."""
+    try:
+        pid = int(name[len(_PREFIX):].split("-", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _sweep(parent: Path) -> None:
-    """Remove empty trial groups left by a harness that was killed (a live trial's group is busy)."""
+    """Remove trial groups left by a harness that was killed. A group whose harness still runs is
+    left alone even while empty (it may be about to receive its trial's first process)."""
     try:
         entries = list(parent.iterdir())
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith(_PREFIX):
+        if entry.name.startswith(_PREFIX) and not _owner_alive(entry.name):
             try:
                 entry.rmdir()
             except OSError:
@@ -103,7 +116,7 @@ class TrialCgroup:
         """A fresh group capped at `memory_mb` and `max_processes`, or None where none can be made."""
         if os.geteuid() != 0:
             return None
-        name = _PREFIX + secrets.token_hex(6)
+        name = f"{_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         limit = str(memory_mb << 20)
         try:
             v2 = _v2_dir()

@@ -28,7 +28,8 @@ from pathlib import Path
 from interpgym.core.errors import UserError
 
 _LOCK = ".lock"
-_GRACE_S = 60.0  # a lock-less tree younger than this may be one being created
+_GRACE_S = 60.0  # a tree still being created (or lock-less) younger than this is left alone
+_CREATING = ".creating-"
 
 
 def scratch_root() -> Path:
@@ -51,28 +52,36 @@ def sweep_stale(root: Path) -> int:
     """Remove the trees under `root` whose owner process is gone; return how many were removed."""
     removed = 0
     for entry in os.scandir(root):
-        if not entry.is_dir(follow_symlinks=False):
-            continue
         try:
-            fd = os.open(os.path.join(entry.path, _LOCK), os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            # Died before taking its lock, or is being created right now: stale once it is old.
-            if time.time() - entry.stat(follow_symlinks=False).st_mtime < _GRACE_S:
-                continue
-            fd = None
-        except OSError:
+            removed += _remove_if_stale(entry)
+        except OSError:  # removed meanwhile by its owner or another sweep: nothing to do
             continue
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a live trial holds it
-        finally:
-            if fd is not None:
-                os.close(fd)
-        remove_tree(Path(entry.path))
-        removed += 1
     return removed
+
+
+def _remove_if_stale(entry: os.DirEntry) -> int:
+    """Remove `entry` (a tree) if its owner is gone; 1 if removed, else 0. May raise OSError if it vanished."""
+    if not entry.is_dir(follow_symlinks=False):
+        return 0
+    if entry.name.startswith(_CREATING) and time.time() - entry.stat(follow_symlinks=False).st_mtime < _GRACE_S:
+        return 0  # being created: its lock is taken before it gets its final name
+    try:
+        fd = os.open(os.path.join(entry.path, _LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        # Died before taking its lock: stale once it is old.
+        if time.time() - entry.stat(follow_symlinks=False).st_mtime < _GRACE_S:
+            return 0
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # a live trial holds it
+    finally:
+        if fd is not None:
+            os.close(fd)
+    remove_tree(Path(entry.path))
+    return 1
 
 
 def _unmount_under(tree: Path) -> None:
@@ -107,10 +116,14 @@ def scratch_tree(prefix: str = "trial-") -> Iterator[Path]:
     """A fresh private directory for one trial, locked while in use and removed afterwards."""
     root = scratch_root()
     sweep_stale(root)
-    tree = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    fd = os.open(tree / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    # Made under a name the sweep leaves alone, locked, then renamed: no other process's sweep
+    # can see this tree without its lock held.
+    creating = Path(tempfile.mkdtemp(prefix=_CREATING + prefix, dir=root))
+    fd = os.open(creating / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    tree = creating.with_name(creating.name[len(_CREATING):])
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(creating, tree)
         yield tree
     finally:
         remove_tree(tree)
