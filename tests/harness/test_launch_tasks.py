@@ -113,21 +113,27 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.proofs_maxk import REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
+    from interpgym.proofs.lang.export import strategy_program
 
     task = get_task("proofs/maxk")
 
-    def score(strategy: object):  # noqa: ANN202
-        directory = tmp_path / f"a{abs(hash(str(strategy)))}"
+    def score(proof: object):  # noqa: ANN202
+        directory = tmp_path / f"a{abs(hash(json.dumps(proof)))}"
         directory.mkdir()
-        (directory / "proof.json").write_text(json.dumps({"strategy": strategy}))
+        (directory / "proof.json").write_text(json.dumps(proof))
         return task.score(load_artifact(directory), "val", 0)
 
     reference = strategy_with(REFERENCE_OPTIONS)
     assert reference == task.reference.params["strategy"]
-    result = score(reference)
+    result = score({"strategy": reference})  # version 1's artifact still works
     truth = registry.strategies()[reference](_model().weights)
-    assert result.value == truth.bound and result.metrics["flops"] == truth.flops == flop_budget()
-    for bad, message in (("brute-force", "not allowed"), ("nope", "unknown strategy"), (7, "must be"),
-                         ("cubic", "over the budget")):
+    assert result.value == truth.bound and result.metrics["flops"] == flop_budget()
+    assert abs(flop_budget() - truth.flops) <= 0.1 * truth.flops  # the kernel's cost of the same proof
+    program = strategy_program(reference, _model().weights)
+    assert score(program).value == truth.bound  # version 2's artifact: the program itself
+    for bad, message in (({"strategy": "brute-force"}, "not allowed"), ({"strategy": "nope"}, "unknown strategy"),
+                         ({"strategy": 7}, "must be"), ({"strategy": "cubic"}, "over the budget"),
+                         ({**program, "steps": program["steps"][:-1]}, "'certificate' must name a step"),
+                         ([1, 2], "must be a JSON object")):
         with pytest.raises(InvalidSolution, match=message):
             score(bad)
