@@ -13,6 +13,7 @@ import torch
 
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
+from interpgym.proofs.lang.fine_attention import fine_attention_program
 from interpgym.proofs.lang.fuzz import FuzzModel, fuzz, random_program
 from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.lang.program import LANGUAGE, MAX_STEPS, ProgramError
@@ -182,3 +183,13 @@ def test_cli_rejects_unknown_strategy_and_bad_files(tmp_path: Path, monkeypatch:
     cubic = tmp_path / "c.json"
     cubic.write_text(json.dumps(cubic_program()))
     assert run_cli(["proofs", "check", str(cubic), "--weights", str(tmp_path / "missing.safetensors")], monkeypatch) == 2
+
+
+def test_fine_attention_program_is_sound_and_never_below_the_registered_variant() -> None:
+    w = small_model(*SMALL_CONFIGS[2])
+    truth, tokens = forward_correct(w), all_tokens(w)
+    result = check_program(fine_attention_program(w), w)
+    registered = strategies()["subcubic/eqke=max_diff/direct=exact/attn=mean+diff"](w)
+    assert not (certified_mask(result.ok, result.ok_pure, tokens) & ~truth).any()
+    assert result.certified >= registered.certified
+    assert abs(result.flops - registered.flops) <= 0.1 * registered.flops
