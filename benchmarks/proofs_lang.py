@@ -5,7 +5,7 @@ with a program form, exported and checked by the kernel, side by side with the
 registered run: certified inputs, per-input mask equality, FLOPs and their ratio;
 (2) wall time of the kernel checking the cubic program vs the registered cubic
 verification (both without the FLOP counter, median of `--repeats`; target: within 2x);
-(3) the language-only proof `program/fine-attention` vs the task's reference program and
+(3) the language-only proof `program/valid-cases` vs the task's reference program and
 the best registered strategy within the reference's budget. Writes JSON, prints tables.
 
     PYTHONPATH=src python benchmarks/proofs_lang.py --seeds 0 --json benchmarks/results/proofs_lang.json
@@ -31,8 +31,8 @@ from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic_certificate
 from interpgym.proofs.inputs import tokens_at
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
-from interpgym.proofs.lang.fine_attention import NAME as FINE_NAME
-from interpgym.proofs.lang.fine_attention import fine_attention_program
+from interpgym.proofs.lang.valid_cases import NAME as NEW_NAME
+from interpgym.proofs.lang.valid_cases import valid_cases_program
 from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.registry import strategies
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
@@ -76,19 +76,19 @@ def bench_seed(seed: int, repeats: int) -> dict[str, Any]:
     registered_wall = median_wall(lambda: registered_cubic_verification(w64), repeats)
     kernel_wall = median_wall(lambda: check_program(program, w, count_flops=False), repeats)
     budget = check_program(strategy_program(REFERENCE, w), w)
-    fine = check_program(fine_attention_program(w), w)
+    new = check_program(valid_cases_program(w), w)
     within = [r for r in rows if r["kernel_flops"] <= budget.flops]
     best = max(within, key=lambda r: r["kernel_certified"])
     return {
         "seed": seed, "strategies": rows,
         "cubic_wall_s": {"registered": registered_wall, "kernel": kernel_wall, "ratio": kernel_wall / registered_wall},
-        "new_proof": {"name": FINE_NAME, "certified": fine.certified, "bound": fine.bound, "flops": fine.flops,
+        "new_proof": {"name": NEW_NAME, "certified": new.certified, "bound": new.bound, "flops": new.flops,
                       "reference": {"name": REFERENCE, "certified": budget.certified, "flops": budget.flops},
                       "best_registered_within_budget": {"name": best["strategy"], "certified": best["kernel_certified"],
                                                         "flops": best["kernel_flops"]},
-                      "beats_reference": fine.certified > budget.certified and fine.flops <= budget.flops,
-                      "gain_over_reference": fine.certified - budget.certified,
-                      "gain_over_best_registered": fine.certified - best["kernel_certified"]},
+                      "beats_reference": new.certified > budget.certified and new.flops <= budget.flops,
+                      "gain_over_reference": new.certified - budget.certified,
+                      "gain_over_best_registered": new.certified - best["kernel_certified"]},
     }
 
 

@@ -13,7 +13,7 @@ import torch
 
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
-from interpgym.proofs.lang.fine_attention import fine_attention_program
+from interpgym.proofs.lang.valid_cases import valid_cases_program
 from interpgym.proofs.lang.fuzz import FuzzModel, fuzz, random_program
 from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.lang.program import LANGUAGE, MAX_STEPS, ProgramError
@@ -185,11 +185,22 @@ def test_cli_rejects_unknown_strategy_and_bad_files(tmp_path: Path, monkeypatch:
     assert run_cli(["proofs", "check", str(cubic), "--weights", str(tmp_path / "missing.safetensors")], monkeypatch) == 2
 
 
-def test_fine_attention_program_is_sound_and_never_below_the_registered_variant() -> None:
+def test_valid_cases_rule_certifies_the_same_cases_for_less() -> None:
+    w = small_model(*SMALL_CONFIGS[1])
+    for name in ("subcubic/eqke=exact/direct=exact/attn=mean+diff", "subcubic/eqke=svd/direct=mean_query+max_diff/attn=drop_average"):
+        program = strategy_program(name, w)
+        full = check_program(program, w)
+        _step(program, "gap_cases")["rule"] = "gap_cases_valid"
+        valid = check_program(program, w)
+        assert torch.equal(full.ok, valid.ok) and torch.equal(full.ok_pure, valid.ok_pure)
+        assert valid.flops < 0.9 * full.flops
+
+
+def test_valid_cases_program_is_sound_and_beats_the_registered_exact_variant() -> None:
     w = small_model(*SMALL_CONFIGS[2])
     truth, tokens = forward_correct(w), all_tokens(w)
-    result = check_program(fine_attention_program(w), w)
-    registered = strategies()["subcubic/eqke=max_diff/direct=exact/attn=mean+diff"](w)
+    result = check_program(valid_cases_program(w), w)
+    registered = strategies()["subcubic/eqke=exact/direct=exact/attn=mean+diff"](w)
     assert not (certified_mask(result.ok, result.ok_pure, tokens) & ~truth).any()
     assert result.certified >= registered.certified
-    assert abs(result.flops - registered.flops) <= 0.1 * registered.flops
+    assert result.flops < registered.flops

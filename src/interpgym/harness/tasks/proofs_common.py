@@ -70,6 +70,7 @@ number soundness depends on is recomputed from the weights. Rules:
 | `pessimize_outputs` | eu, ov, slack | | cubic step 1: worst wrong output and worst position (v^3) |
 | `cubic_cases` | attention, values | | cubic certificate: all (m, q, c, n), convexity for mixed non-max tokens (v^3 K) |
 | `gap_cases` | eqke, ov, direct, slack | hints gaps [v, v, K] (int), mean_attn [v, K] | subcubic certificate: case (m, q, n) covers non-max tokens <= m - gaps[m,q,n] if the kernel's bound holds (v^2 K) |
+| `gap_cases_valid` | as `gap_cases` | as `gap_cases` | the same certificate, evaluating only the cases with q <= m (about half the cost) |
 | `choose_per_case` | certificates (list) | hint choice [v, v, K] (index) | per case, the sets of the chosen certificate |
 
 **Example 1: the cubic proof** (no hints; sound but far over this task's budget):

@@ -39,11 +39,13 @@ def cubic_program() -> dict[str, Any]:
 
 
 def gap_program_steps(eqke: str, direct: str, directions: tuple[torch.Tensor, torch.Tensor] | None,
-                      gaps: torch.Tensor, mean_attn: torch.Tensor, prefix: str = "") -> list[dict[str, Any]]:
+                      gaps: torch.Tensor, mean_attn: torch.Tensor, prefix: str = "",
+                      check_rule: str = "gap_cases") -> list[dict[str, Any]]:
     """The steps of a gap (subcubic) proof; the certificate step is `{prefix}cert`.
 
     `eqke` is `exact` or a residual bound (`svd`, `max_diff`, `mean+max_diff`) with
-    `directions` (query, key); `direct` is `exact` or `mean_query+max_diff`.
+    `directions` (query, key); `direct` is `exact` or `mean_query+max_diff`; `check_rule`
+    is `gap_cases` (every (m, q, n), as the registered strategies) or `gap_cases_valid`.
     """
     p = prefix
     steps: list[dict[str, Any]] = [{"id": f"{p}factors", "rule": "qk_factors"}]
@@ -64,7 +66,7 @@ def gap_program_steps(eqke: str, direct: str, directions: tuple[torch.Tensor, to
     steps += [
         {"id": f"{p}slack", "rule": "float_slack", "args": {"ov": f"{p}ov", "direct": f"{p}direct"},
          "options": {"magnitudes": "coordinate"}},
-        {"id": f"{p}cert", "rule": "gap_cases",
+        {"id": f"{p}cert", "rule": check_rule,
          "args": {"eqke": f"{p}eqke", "ov": f"{p}ov", "direct": f"{p}direct", "slack": f"{p}slack"},
          "hints": {"gaps": gaps.tolist(), "mean_attn": mean_attn.tolist()}},
     ]

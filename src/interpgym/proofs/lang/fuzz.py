@@ -1,7 +1,8 @@
 """Soundness fuzzing of the kernel: random well-formed programs with adversarial hints.
 
 `random_program(rng, w)` draws a program over the rules of `rules.RULES`: the cubic
-route or a gap route (any EQKE residual bound, either direct path, either slack mode),
+route or a gap route (any EQKE residual bound, either direct path, either slack mode,
+either case check),
 sometimes several combined by `choose_per_case`, with steps shuffled and unused steps
 added. Hints are drawn to hurt: the search's own hints perturbed (gaps one too small,
 average attention moved), random or huge or zero directions, negative or enormous
@@ -106,7 +107,8 @@ def _gap_steps(rng: random.Random, model: FuzzModel, prefix: str) -> list[dict[s
     eqke, direct = rng.choice(EQKE), rng.choice(DIRECT)
     directions = _directions(rng, model, v) if eqke != "exact" else None
     gaps, mean_attn = _gaps_and_attention(rng, model, v, k)
-    steps = gap_program_steps(eqke, direct, directions, gaps, mean_attn, prefix=prefix)
+    check_rule = rng.choice(["gap_cases", "gap_cases_valid"])
+    steps = gap_program_steps(eqke, direct, directions, gaps, mean_attn, prefix=prefix, check_rule=check_rule)
     if rng.random() < 0.5:  # the tighter pairwise slack is also sound for a gap proof
         for step in steps:
             if step["rule"] == "float_slack":

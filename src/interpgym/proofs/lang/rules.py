@@ -192,7 +192,7 @@ def rule_cubic_cases(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
 # --- the gap (subcubic) proof ----------------------------------------------------------------------
 
 
-def rule_gap_cases(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
+def _gap_certificate(step: Step, facts: dict[str, Fact], ctx: Context, valid_only: bool) -> Fact:
     w = ctx["weights"]
     slack = facts["slack"]
     _require_same(step, "ov", facts["ov"], slack.sources.get("ov"))
@@ -205,9 +205,26 @@ def rule_gap_cases(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
     gaps = _hint(step, "gaps", (v, v, k)).to(device).round().clamp(0, v + 1).long()
     mean_attn = _hint(step, "mean_attn", (v, k)).to(device).clamp(0.0, 1.0)
     tables = case_tables(att, evou, pvou, facts["direct"].value, slack.value)
-    worst = worst_logit_gap(tables, gaps, mean_attn)
-    certified = coverable(v, k, gaps) & (worst < -tables.slack) & worst.isfinite()
+    if not valid_only:
+        worst = worst_logit_gap(tables, gaps, mean_attn)
+        certified = coverable(v, k, gaps) & (worst < -tables.slack) & worst.isfinite()
+        return Fact("certificate", ("gaps", certified, gaps))
+    # the same check on the v (v + 1) / 2 pairs q <= m only (cases with q > m do not exist)
+    m, q = torch.tril_indices(v, v, device=device)
+    cases = (m[:, None], q[:, None], torch.arange(k, device=device)[None, :])
+    packed = gaps[cases]  # [pairs, K]
+    worst = worst_logit_gap(tables, packed, mean_attn, cases)
+    certified = torch.zeros((v, v, k), dtype=torch.bool, device=device)
+    certified[cases] = coverable(v, k, packed, cases) & (worst < -tables.slack) & worst.isfinite()
     return Fact("certificate", ("gaps", certified, gaps))
+
+
+def rule_gap_cases(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
+    return _gap_certificate(step, facts, ctx, valid_only=False)
+
+
+def rule_gap_cases_valid(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
+    return _gap_certificate(step, facts, ctx, valid_only=True)
 
 
 # --- combining certificates -----------------------------------------------------------------------
@@ -266,6 +283,9 @@ RULES: dict[str, Rule] = {
     "cubic_cases": Rule(RuleSpec(args={"attention": "qk_tables", "values": "value_bound"}), "certificate", rule_cubic_cases),
     "gap_cases": Rule(RuleSpec(args={"eqke": "eqke_bound", "ov": "ov_tables", "direct": "direct_bound", "slack": "slack"},
                                hints=("gaps", "mean_attn")), "certificate", rule_gap_cases),
+    "gap_cases_valid": Rule(RuleSpec(args={"eqke": "eqke_bound", "ov": "ov_tables", "direct": "direct_bound",
+                                           "slack": "slack"}, hints=("gaps", "mean_attn")), "certificate",
+                            rule_gap_cases_valid),
     "choose_per_case": Rule(RuleSpec(args={"certificates": "certificate"}, hints=("choice",), list_args=("certificates",)),
                             "certificate", rule_choose_per_case),
 }
