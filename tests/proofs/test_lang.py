@@ -62,6 +62,7 @@ MALFORMED = {
     "wrong hint shape": (lambda p: _step(p, "gap_cases")["hints"].update(gaps=[[1, 2]]), "hint 'gaps': shape"),
     "ragged hint": (lambda p: _step(p, "gap_cases")["hints"].update(mean_attn=[[0.5], [0.5, 0.5]]), "rectangular"),
     "NaN hint": (lambda p: _step(p, "eqke_low_rank")["hints"]["query_dir"].__setitem__(0, float("nan")), "non-finite"),
+    "integer beyond float64": (lambda p: _step(p, "gap_cases")["hints"]["mean_attn"][0].__setitem__(0, 10**400), "non-finite"),
     "string hint": (lambda p: _step(p, "eqke_low_rank")["hints"]["key_dir"].__setitem__(0, "1"), "expected numbers"),
     "cycle": (lambda p: _step(p, "float_slack")["args"].update(ov="cert"), "cycle"),
     "self reference": (lambda p: _step(p, "eqke_low_rank")["args"].update(factors="eqke"), "cycle"),

@@ -79,8 +79,8 @@ def load_program(path: str | Path) -> Any:
         raise UserError(f"proof program {path} is larger than {MAX_PROGRAM_BYTES >> 20} MiB")
     try:
         return json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"proof program {path} is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise UserError(f"proof program {path} is not valid JSON (or nested too deeply): {exc}") from exc
 
 
 def _arguments(step, facts: dict[str, Fact]) -> dict[str, Any]:  # noqa: ANN001 (step: program.Step)

@@ -116,8 +116,12 @@ def _hint_tensor(value: Any, where: str) -> Tensor:
             return
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise _fail(where, f"expected numbers, found {type(x).__name__}")
-        if not math.isfinite(float(x)):
-            raise _fail(where, f"non-finite number {x!r} (hints must be finite)")
+        try:
+            finite = math.isfinite(float(x))
+        except OverflowError:  # an integer beyond float64's range
+            finite = False
+        if not finite:
+            raise _fail(where, f"non-finite number {str(x)[:20]!r} (hints must be finite float64 values)")
         count += 1
         if count > MAX_HINT_NUMBERS:
             raise _fail(where, f"more than {MAX_HINT_NUMBERS:,} numbers")
