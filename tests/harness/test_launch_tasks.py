@@ -107,25 +107,31 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.proofs_maxk import BUDGET_OPTIONS, REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
+    from interpgym.proofs.lang.export import strategy_program
 
     task = get_task("proofs/maxk")
 
-    def score(strategy: object):  # noqa: ANN202
-        directory = tmp_path / f"a{abs(hash(str(strategy)))}"
+    def score(proof: object):  # noqa: ANN202
+        directory = tmp_path / f"a{abs(hash(json.dumps(proof)))}"
         directory.mkdir()
-        (directory / "proof.json").write_text(json.dumps({"strategy": strategy}))
+        (directory / "proof.json").write_text(json.dumps(proof))
         return task.score(load_artifact(directory), "val", 0)
 
     budget_proof = strategy_with(BUDGET_OPTIONS)
-    result = score(budget_proof)
-    truth = registry.strategies()[budget_proof](_model().weights)
-    assert result.value == truth.bound and result.metrics["flops"] == truth.flops == flop_budget()
     reference = strategy_with(REFERENCE_OPTIONS)
     assert reference == task.reference.params["strategy"]
-    best = score(reference)
-    assert best.metrics["flops"] <= flop_budget() and best.value > result.value
-    for bad, message in (("brute-force", "not allowed"), ("nope", "unknown strategy"), (7, "must be"),
-                         ("cubic", "over the budget")):
+    budget_result = score({"strategy": budget_proof})  # version 1's artifact still works
+    budget_truth = registry.strategies()[budget_proof](_model().weights)
+    assert budget_result.value == budget_truth.bound and budget_result.metrics["flops"] == flop_budget()
+    assert abs(flop_budget() - budget_truth.flops) <= 0.1 * budget_truth.flops  # the kernel's cost of the same proof
+    best = score({"strategy": reference})
+    assert best.metrics["flops"] <= flop_budget() and best.value > budget_result.value
+    program = strategy_program(reference, _model().weights)
+    assert score(program).value == best.value  # version 2's artifact: the program itself
+    for bad, message in (({"strategy": "brute-force"}, "not allowed"), ({"strategy": "nope"}, "unknown strategy"),
+                         ({"strategy": 7}, "must be"), ({"strategy": "cubic"}, "over the budget"),
+                         ({**program, "steps": program["steps"][:-1]}, "'certificate' must name a step"),
+                         ([1, 2], "must be a JSON object")):
         with pytest.raises(InvalidSolution, match=message):
             score(bad)
 

@@ -123,3 +123,9 @@ def maxk(
     """
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
                     checkpoints=checkpoints, plot=plot, json_path=json_path)
+
+
+# `proofs check` / `proofs export` (the proof language) live in their own module.
+from interpgym.proofs.lang.cli import register as _register_language_commands  # noqa: E402
+
+_register_language_commands(app)

@@ -137,11 +137,14 @@ def case_indices(vocab: int, k: int, device: torch.device) -> tuple[Tensor, Tens
 
 
 def attention_extremes(
-    t: CaseTables, gaps: Int[Tensor, "*batch m q n"]
+    t: CaseTables, gaps: Int[Tensor, "*batch m q n"], cases: tuple[Tensor, Tensor, Tensor] | None = None
 ) -> tuple[Float[Tensor, "*batch m q n"], Float[Tensor, "*batch m q n"]]:
-    """(A_lo, A_hi): bounds on the total attention on the max tokens over every input of each case."""
+    """(A_lo, A_hi): bounds on the total attention on the max tokens over every input of each case.
+
+    `cases` = broadcastable index grids (m, q, n) of the cases to evaluate (default: all,
+    `case_indices`); `gaps` has their broadcast shape."""
     vocab, k = t.vocab, t.k
-    m, q, n = case_indices(vocab, k, t.eqke.device)
+    m, q, n = cases if cases is not None else case_indices(vocab, k, t.eqke.device)
     top = (m - gaps).clamp(min=0)  # largest non-max token covered among the first K-1 positions
     q_full = q.expand_as(top)
     n_full = n.expand_as(top)
@@ -178,37 +181,43 @@ def logit_gap_at(
 
 
 def worst_logit_gap(
-    t: CaseTables, gaps: Int[Tensor, "*batch m q n"], mean_attn: Float[Tensor, "*batch m n"]
+    t: CaseTables,
+    gaps: Int[Tensor, "*batch m q n"],
+    mean_attn: Float[Tensor, "*batch m n"],
+    cases: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> Float[Tensor, "*batch m q n"]:
     """Upper bound on max_{y != m} logit_y - logit_m over every input of every case (exact arithmetic).
 
-    Meaningful only where `coverable(gaps)` holds. Cost O(v^2 K) per batch element.
+    Meaningful only where `coverable(gaps)` holds. `cases` as in `attention_extremes`.
+    Cost O(v^2 K) per batch element (O(v K) per case, plus O(v^2 K) for the per-(m, n) base).
     """
     vocab, k = t.vocab, t.k
-    m, q, n = case_indices(vocab, k, t.eqke.device)
+    m, q, n = cases if cases is not None else case_indices(vocab, k, t.eqke.device)
     top = (m - gaps).clamp(min=0)
-    attn_low, attn_high = attention_extremes(t, gaps)
+    attn_low, attn_high = attention_extremes(t, gaps, (m, q, n))
     per_output = t.max_logit_gain[:, None, :] + mean_attn.unsqueeze(-1) * t.max_value_gain[:, None, :]
-    base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1).unsqueeze(-2)
+    base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1)[..., m, n]  # [*, m, 1, n]
     # value gain of the non-max positions: first K-1 (tokens <= m - g, if any) and the query (q, if q < m)
     first_gain = torch.where(n < k - 1, t.nonmax_gain_prefix[top, m.expand_as(top)], float("-inf"))
-    query_gain = torch.where(q < m, t.nonmax_gain.T[:, :, None], float("-inf"))  # [m, q, 1]
+    query_gain = torch.where(q < m, t.nonmax_gain[q, m], float("-inf"))  # [m, q, 1]
     nonmax_gain = torch.maximum(first_gain, query_gain).clamp(min=torch.finfo(attn_low.dtype).min)
     nonmax_gain = torch.where((q == m) & (n == k - 1), torch.zeros_like(attn_low), nonmax_gain)
     terms = (
-        mean_attn.unsqueeze(-2),
+        mean_attn[..., m, n],
         base,
-        t.value_gain_max[:, None, None],
-        t.value_gain_min[:, None, None],
+        t.value_gain_max[m],
+        t.value_gain_min[m],
         nonmax_gain,
-        t.query_err.T[:, :, None],
+        t.query_err[q, m],
     )
     return torch.maximum(logit_gap_at(attn_low, *terms), logit_gap_at(attn_high, *terms))
 
 
-def coverable(vocab: int, k: int, gaps: Int[Tensor, "*batch m q n"]) -> Bool[Tensor, "*batch m q n"]:
+def coverable(
+    vocab: int, k: int, gaps: Int[Tensor, "*batch m q n"], cases: tuple[Tensor, Tensor, Tensor] | None = None
+) -> Bool[Tensor, "*batch m q n"]:
     """Cases that exist and whose gap is legal (g >= 1)."""
-    m, q, n = case_indices(vocab, k, gaps.device)
+    m, q, n = cases if cases is not None else case_indices(vocab, k, gaps.device)
     exists = (q <= m) & ((q == m) | (n >= 1))
     return exists & (gaps >= 1)
 

@@ -54,10 +54,12 @@ def best_gaps(t: CaseTables, mean_attn: Float[Tensor, "m n"]) -> tuple[Int[Tenso
     return gaps, covered
 
 
-def search_certificate(t: CaseTables, attention: str) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m n"]]:
-    """(gaps, mean_attn) maximising certified inputs: per (m, n), the best A_bar on the grid."""
+def search_certificate(
+    t: CaseTables, attention: str, grid: tuple[float, ...] = MEAN_ATTENTION_GRID
+) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m n"]]:
+    """(gaps, mean_attn) maximising certified inputs: per (m, n), the best A_bar on `grid`."""
     vocab, k = t.vocab, t.k
-    grid = (0.0,) if attention == "drop_average" else MEAN_ATTENTION_GRID
+    grid = (0.0,) if attention == "drop_average" else grid
     best_gap_table = torch.ones((vocab, vocab, k), dtype=torch.long, device=t.eqke.device)
     best_mean = torch.zeros((vocab, k), dtype=torch.float64, device=t.eqke.device)
     best_count = torch.full((vocab, k), -1.0, dtype=torch.float64, device=t.eqke.device)
