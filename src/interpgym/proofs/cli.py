@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from interpgym.core.errors import UserError
-from interpgym.core.jsonio import write_json_atomic
-from interpgym.proofs.pareto import plot_pareto
+from interpgym.proofs.cli_theorems import check_theorem, run_maxk_loss_proofs, write_outputs
 from interpgym.proofs.runner import maxk_report
 from interpgym.subjects.maxk import MaxKConfig
 
@@ -85,26 +84,21 @@ def run_maxk_proofs(
     json_path: Optional[Path] = None,
     console: Optional[Console] = None,
     progress: bool = True,
+    theorem: str = "accuracy",
 ) -> dict[str, Any]:
     """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
     console = console or Console()
+    check_theorem(theorem)
     _check_writable(json_path, "--json")
     _check_writable(plot, "--plot")
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
+    if theorem == "loss":
+        return run_maxk_loss_proofs(config, strategies, checkpoints, plot, json_path, console, progress)
     report = maxk_report(config, strategies, checkpoints=checkpoints, progress=progress)
     console.print(results_table(report, console.width))
     if checkpoints:
         console.print(checkpoints_table(report))
-    try:
-        if plot is not None:
-            rows = [dict(r, seed=seed) for r in report["results"]]
-            plot_pareto(rows, plot, title=f"max-of-{k} proofs, v={vocab}, seed {seed}")
-            console.print(f"Pareto plot: {plot}")
-        if json_path is not None:
-            write_json_atomic(json_path, report)
-            console.print(f"JSON: {json_path}")
-    except OSError as exc:
-        raise UserError(f"cannot write output: {exc}") from exc
+    write_outputs(report, plot, json_path, console)
     return report
 
 
@@ -117,9 +111,10 @@ def maxk(
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved training checkpoint (bound vs step)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png: bound vs step)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+    theorem: str = typer.Option("accuracy", "--theorem", help="accuracy (lower bound) or loss (upper bound on expected cross-entropy)."),
 ) -> None:
-    """Certified accuracy bounds for a max-of-K transformer, per proof strategy, with their cost."""
+    """Certified accuracy (or loss) bounds for a max-of-K transformer, per proof strategy, with their cost."""
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
-                    checkpoints=checkpoints, plot=plot, json_path=json_path)
+                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem)

@@ -107,7 +107,8 @@ def model_info(model: MaxKModel) -> dict[str, Any]:
 
 
 @contextmanager
-def _progress(enabled: bool, console: Console | None) -> Iterator[Progress]:
+def progress_bar(enabled: bool, console: Console | None) -> Iterator[Progress]:
+    """A transient rich progress bar on stderr (disabled: a no-op bar)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console or Console(stderr=True), transient=True, disable=not enabled) as bar:
         yield bar
@@ -134,7 +135,7 @@ def maxk_report(
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
     warm_up()
-    with _progress(progress, console) as bar:
+    with progress_bar(progress, console) as bar:
         final = _prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
@@ -149,4 +150,4 @@ def maxk_report(
     return report
 
 
-__all__ = ["maxk_report", "prove", "audit", "warm_up", "model_info", "ModelProofs", "UnsoundProofError"]
+__all__ = ["maxk_report", "prove", "audit", "warm_up", "model_info", "progress_bar", "ModelProofs", "UnsoundProofError"]
