@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from interpgym.core.errors import UserError
-from interpgym.proofs.cli_theorems import check_theorem, run_maxk_loss_proofs, write_outputs
+from interpgym.proofs.cli_theorems import check_theorem, run_maxk_heads_proofs, run_maxk_loss_proofs, write_outputs
 from interpgym.proofs.runner import maxk_report
 from interpgym.subjects.maxk import MaxKConfig
+from interpgym.subjects.maxk_heads import MaxKHeadsConfig
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -85,12 +86,18 @@ def run_maxk_proofs(
     console: Optional[Console] = None,
     progress: bool = True,
     theorem: str = "accuracy",
+    heads: int = 1,
 ) -> dict[str, Any]:
     """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
     console = console or Console()
     check_theorem(theorem)
     _check_writable(json_path, "--json")
     _check_writable(plot, "--plot")
+    if heads != 1:
+        if theorem != "accuracy" or heads < 2 or d_model % heads:
+            raise UserError(f"--heads {heads}: heads must be >= 1, divide --d-model ({d_model}), and take --theorem accuracy when > 1")
+        heads_config = MaxKHeadsConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model // heads, n_heads=heads, seed=seed, steps=steps)
+        return run_maxk_heads_proofs(heads_config, strategies, checkpoints, plot, json_path, console, progress)
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
     if theorem == "loss":
         return run_maxk_loss_proofs(config, strategies, checkpoints, plot, json_path, console, progress)
@@ -114,7 +121,8 @@ def maxk(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png: bound vs step)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
     theorem: str = typer.Option("accuracy", "--theorem", help="accuracy (lower bound) or loss (upper bound on expected cross-entropy)."),
+    heads: int = typer.Option(1, "--heads", help="Attention heads (d_head = d_model / heads); >= 2 runs the multi-head proofs."),
 ) -> None:
     """Certified accuracy (or loss) bounds for a max-of-K transformer, per proof strategy, with their cost."""
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
-                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem)
+                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem, heads=heads)

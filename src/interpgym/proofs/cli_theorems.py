@@ -10,10 +10,12 @@ from rich.table import Table
 
 from interpgym.core.errors import UserError
 from interpgym.core.jsonio import write_json_atomic
+from interpgym.proofs.heads_runner import heads_report
 from interpgym.proofs.loss_runner import loss_report
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.training_plot import TrainingPanel, plot_training, training_curve_path
 from interpgym.subjects.maxk import MaxKConfig
+from interpgym.subjects.maxk_heads import MaxKHeadsConfig
 
 THEOREMS = ("accuracy", "loss")
 
@@ -62,18 +64,29 @@ def write_plots(report: dict[str, Any], plot: Path, console: Console) -> None:
         console.print(f"training curves: {path}")
 
 
+def run_maxk_heads_proofs(
+    config: MaxKHeadsConfig, strategies: str, checkpoints: bool, plot: Optional[Path], json_path: Optional[Path],
+    console: Console, progress: bool = True,
+) -> dict[str, Any]:
+    """`proofs maxk --heads H` (H >= 2): prove, print, write JSON and plots (paths already checked)."""
+    from interpgym.proofs.cli import results_table  # cli imports this module
+
+    report = heads_report(config, strategies, checkpoints=checkpoints, progress=progress)
+    return print_and_write(report, results_table(report, console.width), plot, json_path, console)
+
+
 def run_maxk_loss_proofs(
-    config: MaxKConfig,
-    strategies: str,
-    checkpoints: bool,
-    plot: Optional[Path],
-    json_path: Optional[Path],
-    console: Console,
-    progress: bool = True,
+    config: MaxKConfig, strategies: str, checkpoints: bool, plot: Optional[Path], json_path: Optional[Path],
+    console: Console, progress: bool = True,
 ) -> dict[str, Any]:
     """`proofs maxk --theorem loss`: prove, print, write JSON and plots (paths already checked)."""
     report = loss_report(config, strategies, checkpoints=checkpoints, progress=progress)
-    console.print(loss_table(report, console.width))
+    return print_and_write(report, loss_table(report, console.width), plot, json_path, console)
+
+
+def print_and_write(report: dict[str, Any], table: Table, plot: Optional[Path], json_path: Optional[Path], console: Console) -> dict[str, Any]:
+    """Print `table`, write the plots and JSON of `report`; return `report`."""
+    console.print(table)
     write_outputs(report, plot, json_path, console)
     return report
 
@@ -90,4 +103,4 @@ def write_outputs(report: dict[str, Any], plot: Optional[Path], json_path: Optio
         raise UserError(f"cannot write output: {exc}") from exc
 
 
-__all__ = ["run_maxk_loss_proofs", "loss_table", "write_plots", "write_outputs", "training_panel", "check_theorem", "THEOREMS"]
+__all__ = ["run_maxk_loss_proofs", "run_maxk_heads_proofs", "loss_table", "write_plots", "write_outputs", "training_panel", "check_theorem", "THEOREMS"]
