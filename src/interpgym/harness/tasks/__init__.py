@@ -14,6 +14,7 @@ TASKS: dict[str, str] = {
     "sae/toy": "interpgym.harness.tasks.sae_toy:make_task",
     "sae/digits": "interpgym.harness.tasks.sae_digits:make_task",
     "proofs/maxk": "interpgym.harness.tasks.proofs_maxk:make_task",
+    "proofs/train-maxk": "interpgym.harness.tasks.proofs_train_maxk:make_task",
 }
 
 
