@@ -90,7 +90,9 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 PAPER = {"lr": 1e-3, "weight_decay": 0.01, "steps": 3000, "seed": 0}
-REFERENCE = {"lr": 1e-3, "weight_decay": 0.1, "steps": 3000, "seed": 0}
+# Reference: the paper's recipe without weight decay, measurably more provable (seeds 0-2;
+# docs/proofs-theorems.md); larger decay, a larger lr or longer training were less provable.
+REFERENCE = {"lr": 1e-3, "weight_decay": 0.0, "steps": 3000, "seed": 0}
 SEARCH_SPACE = {
     "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
     "weight_decay": {"type": "float", "low": 0.0, "high": 3.0},
