@@ -51,7 +51,7 @@ class ExactCorrectness:
 
 
 @dataclass(frozen=True)
-class _PrefixTables:
+class PrefixTables:
     """Tables re-indexed for the brute-force loop (O(K v^2) to build, counted with the proof)."""
 
     key_scores: Float[Tensor, "k_minus_1 v_key v_query"]  # EQKE[q, t] + EQKP[q, i], i < K-1
@@ -61,7 +61,7 @@ class _PrefixTables:
     direct: Float[Tensor, "v_query v_out"]  # EU
 
     @classmethod
-    def build(cls, tables: MaxKTables) -> _PrefixTables:
+    def build(cls, tables: MaxKTables) -> PrefixTables:
         return cls(
             key_scores=tables.EQKE.T[None, :, :] + tables.EQKP.T[:-1, None, :],
             query_scores=tables.EQKE.diagonal() + tables.EQKP[:, -1],
@@ -71,11 +71,10 @@ class _PrefixTables:
         )
 
 
-def _prefix_margins(t: _PrefixTables, prefix: Int[Tensor, "g k_minus_1"]) -> Float[Tensor, "g v_query"]:
-    """Exact-arithmetic margins (float64) of the g*v inputs prefix + (q,), for every query token q.
+def prefix_logits(t: PrefixTables, prefix: Int[Tensor, "g k_minus_1"]) -> tuple[Float[Tensor, "g v_query v_out"], Int[Tensor, "g v_query"]]:
+    """(logits, max token) in exact arithmetic (float64) of the g*v inputs prefix + (q,), for every query q.
 
-    margin = logit[max token] - max over other tokens j of logit[j]. Cost about
-    (2K + 6) v FLOPs per input.
+    Cost about (2K + 4) v FLOPs per input.
     """
     g, vocab = prefix.shape[0], t.direct.shape[0]
     positions = torch.arange(prefix.shape[1], device=prefix.device)
@@ -89,6 +88,16 @@ def _prefix_margins(t: _PrefixTables, prefix: Int[Tensor, "g k_minus_1"]) -> Flo
     max_token = torch.arange(vocab, device=prefix.device).expand(g, vocab)
     if prefix.shape[1] > 0:
         max_token = torch.maximum(prefix.amax(dim=1, keepdim=True), max_token)
+    return logits, max_token
+
+
+def _prefix_margins(t: PrefixTables, prefix: Int[Tensor, "g k_minus_1"]) -> Float[Tensor, "g v_query"]:
+    """Exact-arithmetic margins (float64) of the g*v inputs prefix + (q,), for every query token q.
+
+    margin = logit[max token] - max over other tokens j of logit[j]. Cost about
+    (2K + 6) v FLOPs per input.
+    """
+    logits, max_token = prefix_logits(t, prefix)
     target = logits.gather(2, max_token[:, :, None])[:, :, 0]
     logits.scatter_(2, max_token[:, :, None], float("-inf"))
     return target - logits.amax(dim=2)
@@ -119,7 +128,7 @@ def _exact_correctness(w: MaxKWeights, prefixes_per_chunk: int, advance: Advance
     )
     tables = compute_tables(w)
     slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
-    prefix_tables = _PrefixTables.build(tables)
+    prefix_tables = PrefixTables.build(tables)
     n_prefixes = vocab ** (k - 1)
     correct = torch.empty(n_prefixes, vocab, dtype=torch.bool, device=w.W_E.device)
     undecided: list[Tensor] = []
@@ -185,4 +194,4 @@ def brute_force(w: MaxKWeights, *, advance: Advance | None = None) -> ProofResul
     )
 
 
-__all__ = ["brute_force", "exact_correctness", "naive_forward_flops", "ExactCorrectness", "NAME", "COMPLEXITY"]
+__all__ = ["brute_force", "exact_correctness", "prefix_logits", "PrefixTables", "naive_forward_flops", "ExactCorrectness", "NAME", "COMPLEXITY"]

@@ -63,16 +63,20 @@ def count_certified(ok: Bool[Tensor, "m q c n"], ok_pure: Bool[Tensor, "m q"]) -
     return total
 
 
+def input_cases(tokens: Int[Tensor, "batch k"]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Per input: (max m, query q, first K-1 tokens, which of them are m, n = how many are m)."""
+    m = tokens.max(dim=1).values
+    first = tokens[:, :-1]
+    is_max = first == m[:, None]
+    return m, tokens[:, -1], first, is_max, is_max.sum(dim=1)
+
+
 def certified_mask(
     ok: Bool[Tensor, "m q c n"], ok_pure: Bool[Tensor, "m q"], tokens: Int[Tensor, "batch k"]
 ) -> Bool[Tensor, " batch"]:
     """Per input: is it certified by (`ok`, `ok_pure`)? Agrees with `count_certified`."""
     k = tokens.shape[1]
-    m = tokens.max(dim=1).values
-    q = tokens[:, -1]
-    first = tokens[:, :-1]
-    is_max = first == m[:, None]
-    n = is_max.sum(dim=1)
+    m, q, first, is_max, n = input_cases(tokens)
     if k == 1:
         return ok_pure[m, q]
     allowed = ok[m[:, None], q[:, None], first, n[:, None]]  # [batch, k-1]

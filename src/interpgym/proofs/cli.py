@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from interpgym.core.errors import UserError
-from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.outputs import check_output_path
 
 app = typer.Typer(no_args_is_help=True)
@@ -75,30 +74,34 @@ def run_maxk_proofs(
     json_path: Optional[Path] = None,
     console: Optional[Console] = None,
     progress: bool = True,
+    theorem: str = "accuracy",
+    heads: int = 1,
 ) -> dict[str, Any]:
     """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
     check_output_path(json_path, "--json")
     check_output_path(plot, "--plot")
-    from interpgym.proofs.pareto import plot_pareto  # heavy imports after the checks: `--help` and bad paths answer fast
+    # Heavy imports after the checks: `--help` and bad paths answer fast.
+    from interpgym.proofs.cli_theorems import check_theorem, run_maxk_heads_proofs, run_maxk_loss_proofs, write_outputs
     from interpgym.proofs.runner import maxk_report
     from interpgym.subjects.maxk import MaxKConfig
+    from interpgym.subjects.maxk_heads import MaxKHeadsConfig
 
     console = console or Console()
+
+    check_theorem(theorem)
+    if heads != 1:
+        if theorem != "accuracy" or heads < 2 or d_model % heads:
+            raise UserError(f"--heads {heads}: heads must be >= 1, divide --d-model ({d_model}), and take --theorem accuracy when > 1")
+        heads_config = MaxKHeadsConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model // heads, n_heads=heads, seed=seed, steps=steps)
+        return run_maxk_heads_proofs(heads_config, strategies, checkpoints, plot, json_path, console, progress)
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
+    if theorem == "loss":
+        return run_maxk_loss_proofs(config, strategies, checkpoints, plot, json_path, console, progress)
     report = maxk_report(config, strategies, checkpoints=checkpoints, progress=progress)
     console.print(results_table(report, console.width))
     if checkpoints:
         console.print(checkpoints_table(report))
-    try:
-        if plot is not None:
-            rows = [dict(r, seed=seed) for r in report["results"]]
-            plot_pareto(rows, plot, title=f"max-of-{k} proofs, v={vocab}, seed {seed}")
-            console.print(f"Pareto plot: {plot}")
-        if json_path is not None:
-            write_json_atomic(json_path, report)
-            console.print(f"JSON: {json_path}")
-    except OSError as exc:
-        raise UserError(f"cannot write output: {exc}") from exc
+    write_outputs(report, plot, json_path, console)
     return report
 
 
@@ -113,16 +116,20 @@ def maxk(
     checkpoints: bool = typer.Option(
         False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step): about 10 minutes on a 2-core CPU."
     ),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png: bound vs step)."
+    ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+    theorem: str = typer.Option("accuracy", "--theorem", help="accuracy (lower bound) or loss (upper bound on expected cross-entropy)."),
+    heads: int = typer.Option(1, "--heads", help="Attention heads (d_head = d_model / heads); >= 2 runs the multi-head proofs."),
 ) -> None:
-    """Certified accuracy bounds for a max-of-K transformer, per proof strategy, with their cost.
+    """Certified accuracy (or loss) bounds for a max-of-K transformer, per proof strategy, with their cost.
 
     The first run trains the model (cached afterwards); --checkpoints proves every saved
     checkpoint too (about 10 minutes on a 2-core CPU). Progress on stderr.
     """
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
-                    checkpoints=checkpoints, plot=plot, json_path=json_path)
+                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem, heads=heads)
 
 
 # `proofs check` / `proofs export` (the proof language) live in their own module.

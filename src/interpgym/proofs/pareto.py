@@ -20,7 +20,13 @@ from interpgym.core.pareto import pareto_front
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "max-of-K proofs") -> Path:
+def plot_pareto(
+    rows: Sequence[dict[str, Any]],
+    path: str | Path,
+    *,
+    title: str = "max-of-K proofs",
+    ylabel: str = "normalised bound (bound / exact accuracy)",
+) -> Path:
     """Write a PNG of FLOPs (log x) vs normalised bound, one colour per strategy, frontier as a step line.
 
     `rows` are contract result rows (`strategy`, `flops`, `normalized`), optionally with
@@ -45,13 +51,19 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str 
         ax.scatter(xs, ys, facecolors="none", edgecolors="black", s=90, linewidths=1.2)
     ax.set_xscale("log")
     ax.set_xlabel("verification FLOPs (log scale)")
-    ax.set_ylabel("normalised bound (bound / exact accuracy)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return save_figure_atomic(fig, path)
+
+
+def save_figure_atomic(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` as PNG to `path` atomically (temp file + rename; nothing half-written)."""
+    path = Path(path)
     with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     return path
 
 
-__all__ = ["plot_pareto"]
+__all__ = ["plot_pareto", "save_figure_atomic"]

@@ -48,6 +48,7 @@ plus O(v^2 K) for `value_logit_bound`; counted with the proof that uses it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from jaxtyping import Float
 from torch import Tensor
@@ -121,8 +122,24 @@ def forward_error_bound(
     per-head-coordinate maxima, cost O(v d dh + v K d), for a somewhat larger bound.
     Either is sound; the rest of the analysis is shared. Cost beyond that O(v K d + d^2 + d v).
     """
+    return heads_forward_error_bound([w], [value_logits], magnitudes)
+
+
+@dataclass(frozen=True)
+class _HeadError:
+    """One head's output z = sum_i a_i v_i: exact magnitude, computed-value magnitude and error
+    bounds per head coordinate, and the relative error rho of its attention weights."""
+
+    mag_v: Tensor
+    mag_z_hat: Tensor
+    err_z: Tensor
+    rho: float
+
+
+def _head_error(w: MaxKWeights, magnitudes: str) -> _HeadError:
+    """The score, softmax and value steps of the module docstring for one head (`w` viewed as one head)."""
     u = FLOAT32_UNIT_ROUNDOFF
-    E, P, W_V, W_O, W_U = (t.double() for t in (w.W_E, w.W_pos, w.W_V, w.W_O, w.W_U))
+    E, P, W_V = (t.double() for t in (w.W_E, w.W_pos, w.W_V))
     g_dh, g_k = gamma(w.d_head), gamma(w.k)
     mag_q, err_q, mag_k, err_k = _query_key_magnitudes(w, magnitudes)
     # scores: a length-dh dot product of the computed q, k, then division by the rounded sqrt(dh)
@@ -145,14 +162,30 @@ def forward_error_bound(
     # z_hat - z = [rounding of sum_i a_hat_i v_hat_i] + sum_i a_hat_i (v_hat_i - v_i) + sum_i (a_hat_i - a_i) v_i;
     # the last term reaches the logits exactly as sum_i (a_hat_i - a_i)(EVOU[t_i] + PVOU[i]): <= rho value_logits
     err_z = g_k * (1 + rho) * (mag_v + err_v) + (1 + rho) * err_v
-    mag_z_hat = (1 + rho) * mag_v + err_z
-    mag_o = mag_v @ W_O.abs()
-    err_o = g_dh * (mag_z_hat @ W_O.abs()) + err_z @ W_O.abs()
+    return _HeadError(mag_v=mag_v, mag_z_hat=(1 + rho) * mag_v + err_z, err_z=err_z, rho=rho)
+
+
+def heads_forward_error_bound(
+    heads: list[MaxKWeights], value_logits: list[Float[Tensor, " v_out"]], magnitudes: str = "pairwise"
+) -> tuple[float, float]:
+    """`forward_error_bound` for a model whose output sums H heads (`heads[h]`: head h viewed as a
+    one-head model, all sharing W_E, W_pos, W_U; `value_logits[h]` bounds head h's exact OV
+    logits). The output projection sum_{h, e} z_h[e] W_O[h, e] is one dot product of length
+    H d_head (any summation order); each head's attention error reaches the logits through
+    its own OV logits. With one head this is exactly the one-head analysis."""
+    u = FLOAT32_UNIT_ROUNDOFF
+    first = heads[0]
+    E, P, W_U = (t.double() for t in (first.W_E, first.W_pos, first.W_U))
+    parts = [_head_error(w, magnitudes) for w in heads]
+    g_out = gamma(first.d_head * len(heads))
+    mag_o = sum(part.mag_v @ w.W_O.double().abs() for part, w in zip(parts, heads, strict=True))
+    err_o = sum(g_out * (part.mag_z_hat @ w.W_O.double().abs()) + part.err_z @ w.W_O.double().abs()
+                for part, w in zip(parts, heads, strict=True))
     query_abs = (E + P[-1]).abs().amax(dim=0)
     err_query = u * query_abs
     mag_r = query_abs + mag_o
     err_r = err_query + err_o + u * (mag_r + err_query + err_o)  # resid = fl(x_hat + o_hat)
-    err_logit = _projection_error(mag_r, err_r, W_U) + rho * value_logits
+    err_logit = _projection_error(mag_r, err_r, W_U) + sum(part.rho * v for part, v in zip(parts, value_logits, strict=True))
     logit_bound = float((mag_r @ W_U.abs()).max())
     return HEADROOM * 2 * float(err_logit.max()), logit_bound
 
@@ -174,9 +207,18 @@ def margin_slack(
     return forward + FLOAT64_SLACK * (1 + max(logit_bound, table_scale))
 
 
+def heads_margin_slack(heads: list[MaxKWeights], value_logits: list[Float[Tensor, " v_out"]]) -> float:
+    """`margin_slack` (pairwise magnitudes) for an H-head model given as one-head views (see
+    `heads_forward_error_bound`). Cost: H times the one-head score analysis."""
+    forward, logit_bound = heads_forward_error_bound(heads, value_logits)
+    return forward + FLOAT64_SLACK * (1 + logit_bound)
+
+
 __all__ = [
     "margin_slack",
+    "heads_margin_slack",
     "forward_error_bound",
+    "heads_forward_error_bound",
     "value_logit_bound",
     "gamma",
     "MAGNITUDES",

@@ -180,6 +180,22 @@ def logit_gap_at(
     return base + correction + (1 - attn) * nonmax_gain + query_err
 
 
+def nonmax_value_gain(
+    t: CaseTables, gaps: Int[Tensor, "*batch m q n"], cases: tuple[Tensor, Tensor, Tensor] | None = None
+) -> Float[Tensor, "*batch m q n"]:
+    """max(W[m, g], V[q, m]): the largest value gain max_{y != m} EVOU[c, y] - EVOU[c, m] of any
+    non-max token of the case, first K-1 positions (tokens <= m - g, if any) and the query (q,
+    if q < m); 0 for the all-max input (m, ..., m). `cases` as in `attention_extremes`.
+    Cost O(v^2 K) per batch element."""
+    vocab, k = t.vocab, t.k
+    m, q, n = cases if cases is not None else case_indices(vocab, k, t.eqke.device)
+    top = (m - gaps).clamp(min=0)
+    first_gain = torch.where(n < k - 1, t.nonmax_gain_prefix[top, m.expand_as(top)], float("-inf"))
+    query_gain = torch.where(q < m, t.nonmax_gain[q, m], float("-inf"))  # [m, q, 1]
+    nonmax_gain = torch.maximum(first_gain, query_gain).clamp(min=torch.finfo(t.eqke.dtype).min)
+    return torch.where((q == m) & (n == k - 1), torch.zeros_like(nonmax_gain), nonmax_gain)
+
+
 def worst_logit_gap(
     t: CaseTables,
     gaps: Int[Tensor, "*batch m q n"],
@@ -193,15 +209,10 @@ def worst_logit_gap(
     """
     vocab, k = t.vocab, t.k
     m, q, n = cases if cases is not None else case_indices(vocab, k, t.eqke.device)
-    top = (m - gaps).clamp(min=0)
     attn_low, attn_high = attention_extremes(t, gaps, (m, q, n))
     per_output = t.max_logit_gain[:, None, :] + mean_attn.unsqueeze(-1) * t.max_value_gain[:, None, :]
     base = per_output.masked_fill(t.is_max_output[:, None, :], float("-inf")).amax(dim=-1)[..., m, n]  # [*, m, 1, n]
-    # value gain of the non-max positions: first K-1 (tokens <= m - g, if any) and the query (q, if q < m)
-    first_gain = torch.where(n < k - 1, t.nonmax_gain_prefix[top, m.expand_as(top)], float("-inf"))
-    query_gain = torch.where(q < m, t.nonmax_gain[q, m], float("-inf"))  # [m, q, 1]
-    nonmax_gain = torch.maximum(first_gain, query_gain).clamp(min=torch.finfo(attn_low.dtype).min)
-    nonmax_gain = torch.where((q == m) & (n == k - 1), torch.zeros_like(attn_low), nonmax_gain)
+    nonmax_gain = nonmax_value_gain(t, gaps, (m, q, n))
     terms = (
         mean_attn[..., m, n],
         base,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,10 +139,19 @@ def correct_mask(logits: Float[Tensor, "batch vocab"], tokens: Int[Tensor, "batc
     return target_logit[:, 0] > others.max(dim=-1).values
 
 
-def _train(config: MaxKConfig, out: Path, progress: bool) -> None:
-    generator = torch.Generator().manual_seed(config.seed)
-    w = MaxKWeights.random(config.vocab, config.k, config.d_model, config.d_head, generator)
-    params = {n: torch.nn.Parameter(t.clone()) for n, t in w.as_dict().items()}
+def train_loop(
+    config: MaxKConfig,
+    initial: dict[str, Tensor],
+    forward: Callable[[dict[str, Tensor], Tensor], Tensor],
+    out: Path,
+    progress: bool,
+    label: str,
+) -> None:
+    """The max-of-K training recipe on any weight dict: AdamW on cross-entropy at the last
+    position, fresh uniform batches from a generator seeded by `config.seed + 1_000_003`,
+    checkpoints (`checkpoints/step_NNNNNN.safetensors`), `weights.safetensors`,
+    `config.json` and `train_log.json` written under `out`. Deterministic on CPU given the inputs."""
+    params = {n: torch.nn.Parameter(t.clone()) for n, t in initial.items()}
     opt = torch.optim.AdamW(params.values(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     data_gen = torch.Generator().manual_seed(config.seed + 1_000_003)
     (out / "checkpoints").mkdir()
@@ -153,10 +163,10 @@ def _train(config: MaxKConfig, out: Path, progress: bool) -> None:
 
     snapshot(0)
     with progress_bar(enabled=progress, transient=True) as bar:
-        task = bar.add_task(f"training max-of-{config.k} (v={config.vocab}, seed={config.seed})", total=config.steps)
+        task = bar.add_task(label, total=config.steps)
         for step in range(1, config.steps + 1):
             tokens = torch.randint(0, config.vocab, (config.batch, config.k), generator=data_gen)
-            logits = last_logits(MaxKWeights(**params), tokens)
+            logits = forward(params, tokens)
             loss = torch.nn.functional.cross_entropy(logits, tokens.max(dim=-1).values)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -168,6 +178,13 @@ def _train(config: MaxKConfig, out: Path, progress: bool) -> None:
     save_file({n: p.detach().clone().contiguous() for n, p in params.items()}, str(out / "weights.safetensors"))
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
     (out / "train_log.json").write_text(json.dumps(log))
+
+
+def _train(config: MaxKConfig, out: Path, progress: bool) -> None:
+    generator = torch.Generator().manual_seed(config.seed)
+    w = MaxKWeights.random(config.vocab, config.k, config.d_model, config.d_head, generator)
+    train_loop(config, w.as_dict(), lambda params, tokens: last_logits(MaxKWeights(**params), tokens), out, progress,
+               f"training max-of-{config.k} (v={config.vocab}, seed={config.seed})")
 
 
 @dataclass(frozen=True)
@@ -190,15 +207,20 @@ class MaxKModel:
         return load_weights(self.directory / "checkpoints" / f"step_{step:06d}.safetensors")
 
 
-def load_weights(path: str | Path) -> MaxKWeights:
-    """Load and validate max-of-K weights from a safetensors file (`UserError` on any problem)."""
+def read_float_tensors(path: str | Path) -> dict[str, Tensor]:
+    """All tensors of a safetensors file as float32 (`UserError` if missing or unreadable)."""
     path = Path(path)
     require(path.is_file(), f"weights file {path} does not exist")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"cannot read {path} as safetensors ({exc}); delete it to rebuild") from exc
-    return MaxKWeights.from_dict({k: v.float() for k, v in tensors.items()}, source=str(path))
+    return {k: v.float() for k, v in tensors.items()}
+
+
+def load_weights(path: str | Path) -> MaxKWeights:
+    """Load and validate max-of-K weights from a safetensors file (`UserError` on any problem)."""
+    return MaxKWeights.from_dict(read_float_tensors(path), source=str(path))
 
 
 def train_maxk(config: MaxKConfig, *, progress: bool = True) -> MaxKModel:
@@ -213,4 +235,5 @@ def train_maxk(config: MaxKConfig, *, progress: bool = True) -> MaxKModel:
     return MaxKModel(config=config, weights=load_weights(directory / "weights.safetensors"), directory=directory)
 
 
-__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights"]
+__all__ = ["MaxKConfig", "MaxKWeights", "MaxKModel", "train_maxk", "last_logits", "correct_mask", "load_weights",
+           "train_loop", "read_float_tensors"]

@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "sae/digits": "interpgym.harness.tasks.sae_digits:make_task",
     "proofs/maxk": "interpgym.harness.tasks.proofs_maxk:make_task",
     "proofs/maxk-heldout": "interpgym.harness.tasks.proofs_maxk_heldout:make_task",
+    "proofs/train-maxk": "interpgym.harness.tasks.proofs_train_maxk:make_task",
 }
 
 

@@ -1,0 +1,74 @@
+"""Run the multi-head max-of-K proofs (`heads`) and build the `proofs maxk --heads H` JSON.
+
+Same shape as the one-head accuracy contract (`runner`), with "heads" and "d_head" in
+"model". Brute force always runs; every certificate is audited per input against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from interpgym.core.errors import UserError
+from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
+from interpgym.core.progress import progress_bar
+from interpgym.proofs.runner import ModelProofs, audit
+from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
+
+
+def resolve_heads(selection: str) -> list[str]:
+    """Strategy names for `all` or a comma list; `UserError` naming an unknown one."""
+    known = [BRUTE_FORCE, *HEADS_STRATEGIES]
+    if selection.strip() == "all":
+        return known
+    names = list(dict.fromkeys(p.strip() for p in selection.split(",") if p.strip()))
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise UserError(f"--strategies with --heads > 1: choose 'all' or from {', '.join(known)} (got {selection!r})")
+    return names
+
+
+def prove_heads(w: MaxKHeadsWeights, names: list[str], advance: Any = None) -> ModelProofs:
+    """Brute force plus the named strategies on `w`, each audited per input."""
+    exact = heads_brute_force(w, advance=advance)
+    results = []
+    for name in names:
+        result = exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w)
+        audit(result, exact.extra["correct"], w.vocab, w.k)
+        results.append(result)
+    return ModelProofs(exact_accuracy=exact.bound, results=results)
+
+
+def heads_model_info(model: MaxKHeadsModel) -> dict[str, Any]:
+    c = model.config
+    return {"seed": c.seed, "vocab": c.vocab, "k": c.k, "d_model": c.d_model, "train_steps": c.steps,
+            "weights": str(model.weights_path), "heads": c.n_heads, "d_head": c.d_head}
+
+
+def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, progress: bool = True,
+                 console: Console | None = None) -> dict[str, Any]:
+    """Train (or load) the H-head model, run the selected proofs, return the JSON."""
+    config.validate()
+    names = resolve_heads(selection)
+    model = train_maxk_heads(config, progress=progress)
+    with progress_bar(enabled=progress, transient=True, console=console) as bar:
+        def run(label: str, w: MaxKHeadsWeights) -> ModelProofs:
+            task = bar.add_task(label, total=w.vocab**w.k)
+            try:
+                return prove_heads(w, names, advance=lambda n: bar.advance(task, n))
+            finally:
+                bar.remove_task(task)
+
+        final = run(f"{config.n_heads} heads: brute force + {len(names)} strategies", model.weights)
+        report: dict[str, Any] = {"model": heads_model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
+        if checkpoints:
+            stages = []
+            for step in model.checkpoint_steps():
+                stage = run(f"step {step}", model.checkpoint(step))
+                stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
+            report["checkpoints"] = stages
+    return report
+
+
+__all__ = ["heads_report", "prove_heads", "resolve_heads", "heads_model_info"]

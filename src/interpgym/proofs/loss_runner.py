@@ -1,0 +1,99 @@
+"""Run loss proofs on a max-of-K model (and its checkpoints); build the `--theorem loss` JSON.
+
+    {"model": {...as for accuracy...}, "theorem": "loss", "exact_loss": float,
+     "results": [LossResult.row(exact_loss), ...],
+     "checkpoints": [{"step", "exact_loss", "results": [...]}, ...]}   # only if asked
+
+Strategy names are those of the accuracy theorem (`registry`): brute-force, cubic and the
+subcubic variants. Brute force always runs (its exact loss normalises every bound:
+`normalized` = exact loss / bound, 1 is tight). Every bound is audited: a bound below
+the exact loss is a bug and raises `UnsoundProofError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from interpgym.core.threads import torch_threads
+from interpgym.proofs import loss_brute_force, loss_cubic
+from interpgym.proofs.loss_bounds import LossResult
+from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
+from interpgym.proofs.registry import resolve
+from interpgym.core.progress import progress_bar
+from interpgym.proofs.runner import UnsoundProofError, model_info
+from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
+
+LossStrategy = Callable[[MaxKWeights], LossResult]
+
+
+def loss_strategies() -> dict[str, LossStrategy]:
+    """Every loss strategy by name (the accuracy registry's names, in its order)."""
+    table: dict[str, LossStrategy] = {loss_brute_force.NAME: loss_brute_force.brute_force_loss, loss_cubic.NAME: loss_cubic.cubic_loss}
+    table.update(LOSS_STRATEGIES)
+    return table
+
+
+@dataclass
+class ModelLossProofs:
+    exact_loss: float
+    results: list[LossResult]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r.row(self.exact_loss) for r in self.results]
+
+
+def audit_loss(result: LossResult, exact: float) -> None:
+    """Raise `UnsoundProofError` if `result`'s bound is below the exact loss."""
+    if result.bound < exact:
+        raise UnsoundProofError(f"{result.strategy} bounds the loss by {result.bound} but the exact loss is {exact}")
+
+
+def prove_loss(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | None = None) -> ModelLossProofs:
+    """Brute force (exact loss) and the loss strategies `names` on `w`, each audited."""
+    table = loss_strategies()
+    with torch_threads(1) if w.W_E.device.type == "cpu" else nullcontext():
+        exact = loss_brute_force.brute_force_loss(w, advance=advance)
+        exact_loss = exact.extra["exact_loss"]
+        results = []
+        for name in names:
+            result = exact if name == loss_brute_force.NAME else table[name](w)
+            audit_loss(result, exact_loss)
+            results.append(result)
+    return ModelLossProofs(exact_loss=exact_loss, results=results)
+
+
+def loss_report(
+    config: MaxKConfig, selection: str = "all", *, checkpoints: bool = False, progress: bool = True, console: Console | None = None
+) -> dict[str, Any]:
+    """Train (or load) the model for `config`, run the selected loss proofs, return the JSON above."""
+    config.validate()
+    names = resolve(selection)
+    model = train_maxk(config, progress=progress)
+    with progress_bar(enabled=progress, transient=True, console=console) as bar:
+        def run(label: str, w: MaxKWeights) -> ModelLossProofs:
+            task = bar.add_task(label, total=w.vocab**w.k)
+            try:
+                return prove_loss(w, names, advance=lambda n: bar.advance(task, n))
+            finally:
+                bar.remove_task(task)
+
+        final = run(f"loss: brute force + {len(names)} strategies (final model)", model.weights)
+        report: dict[str, Any] = {"model": model_info(model), "theorem": "loss", "exact_loss": final.exact_loss, "results": final.rows()}
+        if checkpoints:
+            steps = model.checkpoint_steps()
+            overall = bar.add_task("checkpoints", total=len(steps))
+            stages = []
+            for step in steps:
+                stage = run(f"step {step}", model.checkpoint(step))
+                stages.append({"step": step, "exact_loss": stage.exact_loss, "results": stage.rows()})
+                bar.advance(overall)
+            report["checkpoints"] = stages
+    return report
+
+
+__all__ = ["loss_report", "prove_loss", "audit_loss", "loss_strategies", "ModelLossProofs"]

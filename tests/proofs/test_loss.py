@@ -1,0 +1,133 @@
+"""The loss theorem: every loss proof's per-input bound is at least the float32 model's loss on
+that input, its total is the average of those bounds, and the bound is at least the exact loss,
+on the same model families as the accuracy soundness tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from interpgym.proofs.loss_bounds import ROUNDING_PAD, LossResult, float32_log_excess, loss_from_log_excess
+from interpgym.proofs.loss_brute_force import brute_force_loss
+from interpgym.proofs.loss_cubic import cubic_loss
+from interpgym.proofs.loss_runner import audit_loss, loss_strategies, prove_loss
+from interpgym.proofs.runner import UnsoundProofError
+from interpgym.proofs.subcubic import VARIANTS
+from interpgym.proofs.loss_subcubic import run_subcubic_loss
+from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, last_logits, train_maxk
+
+from .test_cli import run_cli
+from .helpers import SMALL_CONFIGS, all_tokens, random_weights, small_model, tied_model, zero_model
+
+BEST_SUBCUBIC = [v for v in VARIANTS if v.direct == "exact" and v.eqke in ("exact", "mean+max_diff")]
+
+
+def float32_losses(w: MaxKWeights) -> torch.Tensor:
+    """The truth: the float32 forward's cross-entropy on every input (evaluated in float64 from its logits)."""
+    tokens = all_tokens(w)
+    return loss_from_log_excess(float32_log_excess(last_logits(w, tokens), tokens))
+
+
+def assert_sound(result: LossResult, w: MaxKWeights, truth: torch.Tensor) -> None:
+    per_input = loss_from_log_excess(result.log_excess(all_tokens(w)))
+    below = per_input < truth
+    assert not below.any(), f"{result.strategy}: bound below the float32 loss on {all_tokens(w)[below][:5].tolist()}"
+    # the reported bound is the average of the per-input bounds (counted, not enumerated), padded
+    assert result.bound == pytest.approx(float(per_input.mean()) * (1 + ROUNDING_PAD), rel=1e-9)
+    assert result.bound >= float(truth.mean())
+
+
+def all_loss_proofs(w: MaxKWeights, variants=VARIANTS) -> list[LossResult]:
+    return [brute_force_loss(w), cubic_loss(w), *(run_subcubic_loss(w, v) for v in variants)]
+
+
+@pytest.mark.parametrize("config", SMALL_CONFIGS)
+def test_sound_on_trained_models(config: tuple) -> None:
+    w = small_model(*config)
+    truth = float32_losses(w)
+    results = all_loss_proofs(w)
+    for result in results:
+        assert_sound(result, w, truth)
+    brute, cubic = results[0], results[1]
+    assert brute.extra["exact_loss"] == pytest.approx(float(truth.mean()), rel=1e-4)
+    # brute force is tight up to the float32 slack; the cubic proof is non-vacuous (below log v)
+    assert brute.bound <= cubic.bound and cubic.bound < torch.log(torch.tensor(float(w.vocab)))
+
+
+@pytest.mark.parametrize(("vocab", "k", "d", "seed"), [(2, 1, 3, 0), (6, 2, 4, 1), (7, 3, 5, 2), (9, 4, 3, 3), (5, 5, 4, 4)])
+def test_sound_on_random_weights(vocab: int, k: int, d: int, seed: int) -> None:
+    w = random_weights(vocab, k, d, seed, scale=1.5)
+    truth = float32_losses(w)
+    for result in all_loss_proofs(w, BEST_SUBCUBIC):
+        assert_sound(result, w, truth)
+
+
+def test_sound_on_ties_zero_model_and_huge_scores() -> None:
+    for w in (tied_model(small_model(*SMALL_CONFIGS[1])), zero_model(random_weights(4, 3, 2, 0)), random_weights(5, 3, 2, 3, scale=12.0)):
+        truth = float32_losses(w)
+        for result in all_loss_proofs(w, BEST_SUBCUBIC):
+            assert_sound(result, w, truth)
+
+
+def test_sound_at_every_training_stage() -> None:
+    config = MaxKConfig(vocab=10, k=4, d_model=8, d_head=8, seed=5, steps=400, checkpoint_every=100)
+    model = train_maxk(config, progress=False)
+    for step in model.checkpoint_steps():
+        w = model.checkpoint(step)
+        truth = float32_losses(w)
+        for result in all_loss_proofs(w, BEST_SUBCUBIC):
+            assert_sound(result, w, truth)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    vocab=st.integers(2, 6),
+    k=st.integers(1, 4),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.sampled_from([0.3, 1.0, 3.0, 8.0]),
+)
+def test_sound_on_random_small_weights(vocab: int, k: int, d: int, seed: int, scale: float) -> None:
+    w = random_weights(vocab, k, d, seed, scale=scale)
+    truth = float32_losses(w)
+    for result in (brute_force_loss(w), cubic_loss(w), run_subcubic_loss(w, BEST_SUBCUBIC[0])):
+        assert_sound(result, w, truth)
+
+
+def test_runner_audits_and_names() -> None:
+    w = small_model(*SMALL_CONFIGS[0])
+    proofs = prove_loss(w, ["cubic", "brute-force"])
+    rows = proofs.rows()
+    assert [r["strategy"] for r in rows] == ["cubic", "brute-force"]
+    assert 0 < rows[0]["normalized"] <= rows[1]["normalized"] <= 1.0
+    forged = cubic_loss(w)
+    forged.bound = proofs.exact_loss * 0.5
+    with pytest.raises(UnsoundProofError):
+        audit_loss(forged, proofs.exact_loss)
+    assert list(loss_strategies())[:2] == ["brute-force", "cubic"] and len(loss_strategies()) == 18
+
+
+def test_cli_loss_json_and_training_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out, png = tmp_path / "loss.json", tmp_path / "p.png"
+    args = ["proofs", "maxk", "--seed", "1", "--vocab", "8", "--k", "3", "--d-model", "8", "--steps", "300", "--theorem", "loss",
+            "--strategies", "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff", "--checkpoints", "--plot", str(png), "--json", str(out)]
+    assert run_cli(args, monkeypatch) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"model", "theorem", "exact_loss", "results", "checkpoints"}
+    assert report["theorem"] == "loss" and len(report["checkpoints"]) == 4
+    for row in report["results"]:
+        assert set(row) == {"strategy", "bound", "normalized", "flops", "wall_s", "unexplained_dim", "complexity"}
+        assert row["bound"] >= report["exact_loss"]
+    for name in ("p.png", "p-training.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_rejects_unknown_theorem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "x.json"
+    assert run_cli(["proofs", "maxk", "--vocab", "4", "--k", "2", "--theorem", "nope", "--json", str(out)], monkeypatch) == 2
+    assert "--theorem" in capsys.readouterr().err and not out.exists()
