@@ -35,10 +35,7 @@ max and query positions' part. Each term is at most exp(EQKP[q, p]) y(c*) for th
 c* maximising y over those tokens, so N <= the numerator of the *pure* input with
 every non-max token c* in the same positions, which is negative because ok[m, q, c*, n]
 covers every x. Hence the certificate of `certificates` (every non-max token in
-G(m, q, n)) is sound. n = K-1 (all first K-1 tokens are m) is a single input
-(m, ..., m, q): `ok_pure[m, q]` evaluates its margin exactly through the tables
-(`pure_inputs`, O(v^3 K) for all of them), as gbmi's proof takes the maximum of the
-whole logit difference there rather than pessimising it per key.
+G(m, q, n)) is sound. n = K-1 (all first K-1 tokens are m) is `ok_pure[m, q]`: x = T.
 
 Numerics: every weight is scaled per query by the largest term any case can hold, so
 all exponentials are <= 1 and cannot overflow; terms that underflow are below e^-745
@@ -63,7 +60,6 @@ from torch import Tensor
 from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.inputs import input_count
-from interpgym.proofs.pure_inputs import pure_margins
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.tables import MaxKTables, compute_tables
@@ -197,11 +193,10 @@ def cubic_certificate(
     """
     U = pessimized_value_tables(tables, slack)  # [m, q, t]
     scaled = None if log_space else _certificate_scaled(tables, U)
-    ok, _ = scaled if scaled is not None else _certificate_log_space(tables, U)
+    ok, ok_pure = scaled if scaled is not None else _certificate_log_space(tables, U)
     below, query_ok = _validity_masks(tables.vocab, U.device)
     ok = ok & below[:, None, :, None] & query_ok[:, :, None, None]
     ok[:, :, :, tables.k - 1] = False
-    ok_pure = pure_margins(tables) > slack  # the single input (m, ..., m, q), evaluated exactly
     return ok, ok_pure & query_ok
 
 
