@@ -36,16 +36,17 @@ def _load_lm(model: str | None, device: str | None):  # noqa: ANN202
 
 @app.command()
 def concepts(
+    concepts_spec: str = typer.Option("all", "--concepts", help="all | comma-separated concept names."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the datasheets as JSON here."),
     seed: int = typer.Option(0, "--seed", help="Seed of the dataset derivation."),
 ) -> None:
     """List the concept datasets: splits, counts, hard negatives, and MiniLM label-quality AUROC."""
-    from interpgym.probing.concepts import concept_names, load_concept
+    from interpgym.probing.concepts import load_concept, parse_concepts
     from interpgym.probing.label_quality import label_quality
 
+    names = parse_concepts(concepts_spec)
     check_output_file(json_path)
     sheets = []
-    names = concept_names()
     with progress_bar("datasheets", len(names)) as advance:
         for name in names:
             concept = load_concept(name, seed)
@@ -112,5 +113,71 @@ def detect(
         from interpgym.probing.plots import detection_heatmap
 
         detection_heatmap(result, plot)
+    if json_path:
+        write_json_atomic(json_path, result)
+
+
+def _steer_table(result: dict) -> Table:
+    table = Table(title=f"steering (report half), layer {result['layer']}: harmonic mean [95% CI] and concept / instruction / fluency")
+    for col in ("concept", "method", "alpha", "harmonic", "95% CI", "concept", "instr.", "fluency"):
+        table.add_column(col, justify="left" if col in ("concept", "method") else "right")
+    for r in result["results"]:
+        alpha = "-" if r["alpha"] is None else f"{r['alpha']:.1f}"
+        table.add_row(r["concept"], r["method"], alpha, f"{r['harmonic']:.3f}", f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]",
+                      f"{r['concept_score']:.2f}", f"{r['instruction_score']:.2f}", f"{r['fluency_score']:.2f}")
+    return table
+
+
+@app.command()
+def steer(
+    concepts_spec: str = typer.Option("all", "--concepts", help="all | comma-separated concept names."),
+    methods_spec: str = typer.Option("diff_means,prompting,none", "--methods", help="all | comma-separated detection methods plus prompting, none."),
+    judge: str = typer.Option("offline", "--judge", help="offline | llm (llm also runs offline and reports their Spearman agreement)."),
+    judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="Model name for --judge llm (OPENAI_BASE_URL / OPENAI_API_KEY)."),
+    layer: int | None = typer.Option(None, "--layer", help="Residual-stream layer (input of block L); default n_layers // 2."),
+    model: str | None = typer.Option(None, "--model", help="HF model name or local path (default: packaged SmolLM2-135M-Instruct)."),
+    instructions: int = typer.Option(8, "--instructions", help="Held-out instructions per half (alpha selection / report)."),
+    max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="Tokens generated per response."),
+    seed: int = typer.Option(0, "--seed", help="Seed of datasets, directions, instruction halves and bootstrap."),
+    device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a concept x method heat map (PNG) of the harmonic mean here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+) -> None:
+    """Steer generation with each method's direction (alpha chosen on half the instructions) and judge the other half."""
+    from interpgym.probing.concepts import parse_concepts
+    from interpgym.probing.steer_eval import SteerConfig, parse_steer_methods, run_steering
+
+    names, methods = parse_concepts(concepts_spec), parse_steer_methods(methods_spec)
+    if judge not in ("offline", "llm"):
+        raise UserError(f"unknown --judge {judge!r}: use offline or llm")
+    if max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens must be >= 1 (got {max_new_tokens})")
+    check_output_file(json_path)
+    check_output_file(plot, "--plot")
+    llm = None
+    if judge == "llm":
+        from interpgym.probing.llm_judge import LLMJudge
+
+        llm = LLMJudge(judge_model)  # fails now, before any generation, if the endpoint does not answer
+    lm = _load_lm(model, device)
+    from interpgym.probing.activations import check_layer
+
+    layer = lm.n_layers // 2 if layer is None else check_layer(lm.model, layer)
+    cfg = SteerConfig(concepts=tuple(names), methods=tuple(methods), layer=layer, seed=seed, n_instructions=instructions,
+                      max_new_tokens=max_new_tokens)
+    from interpgym.probing.steer_eval import instruction_halves
+
+    instruction_halves(instructions, seed)  # validate before any work
+    with progress_bar("steering (texts / generations)") as advance:
+        result = run_steering(lm, cfg, progress=advance)
+    if llm is not None:
+        from interpgym.probing.llm_judge import add_llm_scores
+
+        result = add_llm_scores(result, llm)
+    console.print(_steer_table(result))
+    if plot:
+        from interpgym.probing.plots import heatmap
+
+        heatmap(result["results"], "harmonic", f"steering harmonic mean (0..2), layer {layer}", plot)
     if json_path:
         write_json_atomic(json_path, result)

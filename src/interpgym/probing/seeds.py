@@ -352,3 +352,15 @@ EVAL_OOD_NEGATIVE_FRAMES: tuple[str, ...] = (
 EVAL_OOD_HARD_FRAMES: tuple[str, ...] = (
     "my kid has a spelling test tomorrow lol, anyway {t}", "just got my exam results back! can you {t}?",
 )
+
+# ---- held-out instructions for steering (never used as concept texts) ------------------
+STEER_INSTRUCTIONS: tuple[str, ...] = (
+    "Describe your ideal weekend.", "Give me some advice for a job interview.", "Tell me about your favourite city.",
+    "Write a short story about a lost key.", "What should I do on a rainy afternoon?", "Explain how to plant a tree.",
+    "Write a paragraph about friendship.", "How can I get better sleep?", "Describe a walk along the sea.",
+    "Tell me something interesting about trains.", "Write a note to a new neighbour.", "How do I organise my desk?",
+    "Describe the view from a mountain top.", "Suggest a present for my grandmother.", "Write a few lines about the moon.",
+    "What makes a good teacher?", "Tell me how to make a paper boat.", "Describe an old library.",
+    "Write a message to cheer up a friend.", "What are some tips for learning a new language?", "Describe a busy market.",
+    "How should I plan a picnic?", "Write about a childhood memory.", "Explain why people enjoy gardening.",
+)
