@@ -14,6 +14,8 @@ TASKS: dict[str, str] = {
     "sae/toy": "interpgym.harness.tasks.sae_toy:make_task",
     "sae/digits": "interpgym.harness.tasks.sae_digits:make_task",
     "proofs/maxk": "interpgym.harness.tasks.proofs_maxk:make_task",
+    "probe/detect": "interpgym.harness.tasks.probe_detect:make_task",
+    "steer/concept": "interpgym.harness.tasks.steer_concept:make_task",
 }
 
 
