@@ -11,46 +11,24 @@ first run's numbers exactly (same seed, same numbers).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.probing.concepts import concept_names
 from interpgym.probing.detect import DetectConfig, run_detection
 from interpgym.probing.methods import METHODS
+from interpgym.probing.tables import detection_table
 from interpgym.subjects.lm_loader import load_language_model
-
-
-def summary_table(result: dict, key: str) -> Table:
-    rows = result["results"]
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    table = Table(title=f"{key} by method (mean pooling / max pooling), layer {result['layer']}")
-    table.add_column("concept")
-    for m in methods:
-        table.add_column(m, justify="right")
-    for concept in dict.fromkeys(r["concept"] for r in rows):
-        cells = []
-        for m in methods:
-            vals = [r for r in rows if r["concept"] == concept and r["method"] == m]
-            cells.append(" / ".join(f"{r[key]:.3f}" for r in vals))
-        table.add_row(concept, *cells)
-    means = []
-    for m in methods:
-        vals = {p: statistics.mean(r[key] for r in rows if r["method"] == m and r["pooling"] == p) for p in ("mean", "max")}
-        means.append(" / ".join(f"{v:.3f}" for v in vals.values()))
-    table.add_row("MEAN", *means)
-    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--layer", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sae-steps", type=int, default=2000)
+    parser.add_argument("--sae-steps", type=int, default=1000)
     parser.add_argument("--json", default="benchmarks/results/probing_detect.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -66,8 +44,8 @@ def main() -> None:
     out = {**second, "seconds_first_run": t1 - t0, "seconds_cached_run": t2 - t1, "reproduced_exactly": all(same),
            "note": "timings measured on a shared 2-core CPU under load from other sessions"}
     console = Console()
-    console.print(summary_table(second, "auroc_ood"))
-    console.print(summary_table(second, "auroc_id"))
+    console.print(detection_table(second, "auroc_ood"))
+    console.print(detection_table(second, "auroc_id"))
     console.print(f"first run {t1 - t0:.0f}s (activations + SAE, or cache), cached run {t2 - t1:.0f}s; reproduced exactly: {all(same)}")
     write_json_atomic(args.json, out)
 

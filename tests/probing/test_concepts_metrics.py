@@ -71,3 +71,14 @@ def test_auprc_imbalanced_is_one_for_separable_and_low_for_reversed() -> None:
 def test_one_class_split_is_a_user_error() -> None:
     with pytest.raises(UserError, match="one class"):
         metrics.auroc(np.arange(4.0), np.ones(4))
+
+
+def test_bootstrap_formula_equals_the_auroc_of_the_expanded_resample() -> None:
+    rng = np.random.default_rng(3)
+    pos, neg = np.round(rng.normal(1, 1, 20), 1), np.round(rng.normal(0, 1, 25), 1)
+    a, b = metrics._resample_counts(rng, 20, 1)[0], metrics._resample_counts(rng, 25, 1)[0]
+    assert a.sum() == 20 and b.sum() == 25
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    expanded_pos, expanded_neg = np.repeat(pos, a.astype(int)), np.repeat(neg, b.astype(int))
+    direct = metrics.auroc(np.r_[expanded_pos, expanded_neg], np.r_[np.ones(20), np.zeros(25)])
+    assert a @ wins @ b / (20 * 25) == pytest.approx(direct, abs=1e-12)

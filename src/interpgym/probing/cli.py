@@ -13,6 +13,7 @@ from rich.table import Table
 from interpgym.core.errors import UserError
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.outputs import check_output_file
+from interpgym.probing.tables import detection_table, steering_table
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -65,22 +66,6 @@ def concepts(
         write_json_atomic(json_path, {"seed": seed, "concepts": sheets})
 
 
-def _detect_table(result: dict) -> Table:
-    rows = result["results"]
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    table = Table(title=f"OOD AUROC (mean pooling / max pooling), layer {result['layer']}")
-    table.add_column("concept")
-    for m in methods:
-        table.add_column(m, justify="right")
-    for concept in dict.fromkeys(r["concept"] for r in rows):
-        cells = []
-        for m in methods:
-            vals = {r["pooling"]: r["auroc_ood"] for r in rows if r["concept"] == concept and r["method"] == m}
-            cells.append(" / ".join(f"{vals[p]:.3f}" for p in vals))
-        table.add_row(concept, *cells)
-    return table
-
-
 @app.command()
 def detect(
     concepts_spec: str = typer.Option("all", "--concepts", help="all | comma-separated concept names."),
@@ -88,7 +73,7 @@ def detect(
     layer: int | None = typer.Option(None, "--layer", help="Residual-stream layer (input of block L); default n_layers // 2."),
     model: str | None = typer.Option(None, "--model", help="HF model name or local path (default: packaged SmolLM2-135M-Instruct)."),
     seed: int = typer.Option(0, "--seed", help="Seed of datasets, probes, SAE and bootstrap."),
-    sae_steps: int = typer.Option(2000, "--sae-steps", help="Training steps of the SAE used by the SAE methods."),
+    sae_steps: int = typer.Option(1000, "--sae-steps", help="Training steps of the SAE used by the SAE methods."),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a concept x method heat map (PNG) here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON here."),
@@ -108,24 +93,13 @@ def detect(
                        seed=seed, sae_steps=sae_steps)
     with progress_bar("activations (texts)") as advance:
         result = run_detection(lm, cfg, progress=advance)
-    console.print(_detect_table(result))
+    console.print(detection_table(result))
     if plot:
         from interpgym.probing.plots import detection_heatmap
 
         detection_heatmap(result, plot)
     if json_path:
         write_json_atomic(json_path, result)
-
-
-def _steer_table(result: dict) -> Table:
-    table = Table(title=f"steering (report half), layer {result['layer']}: harmonic mean [95% CI] and concept / instruction / fluency")
-    for col in ("concept", "method", "alpha", "harmonic", "95% CI", "concept", "instr.", "fluency"):
-        table.add_column(col, justify="left" if col in ("concept", "method") else "right")
-    for r in result["results"]:
-        alpha = "-" if r["alpha"] is None else f"{r['alpha']:.1f}"
-        table.add_row(r["concept"], r["method"], alpha, f"{r['harmonic']:.3f}", f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]",
-                      f"{r['concept_score']:.2f}", f"{r['instruction_score']:.2f}", f"{r['fluency_score']:.2f}")
-    return table
 
 
 @app.command()
@@ -174,7 +148,7 @@ def steer(
         from interpgym.probing.llm_judge import add_llm_scores
 
         result = add_llm_scores(result, llm)
-    console.print(_steer_table(result))
+    console.print(steering_table(result))
     if plot:
         from interpgym.probing.plots import heatmap
 

@@ -14,8 +14,8 @@ from interpgym.core.cache import get_or_build
 from interpgym.sae import SAEConfig, TrainConfig, load_sae, save_sae, train_sae
 
 
-def concept_sae(token_rows: Tensor, *, identity: str, layer: int, dataset_key: str, width_factor: int = 8, k: int = 32,
-                steps: int = 2000, batch_size: int = 512, seed: int = 0):  # noqa: ANN201
+def concept_sae(token_rows: Tensor, *, identity: str, layer: int, dataset_key: str, width_factor: int = 4, k: int = 32,
+                steps: int = 1000, batch_size: int = 512, seed: int = 0):  # noqa: ANN201
     """A top-k SAE (width = width_factor x d) trained on `token_rows` [n, d], built once per (model, layer, rows, recipe)."""
     d = token_rows.shape[1]
     sae_cfg = SAEConfig(arch="topk", d_in=d, d_sae=width_factor * d, k=k)

@@ -29,6 +29,7 @@ from functools import cache
 from interpgym.core.errors import UserError
 from interpgym.core.hashing import config_hash
 from interpgym.probing import seeds
+from interpgym.probing.names import parse_names
 
 SPLITS: tuple[str, ...] = ("train", "test", "ood")
 COUNTS: dict[str, int] = {"train": 120, "test": 60, "ood": 60}  # per class
@@ -304,12 +305,4 @@ def load_concept(name: str, seed: int = 0) -> Concept:
 
 def parse_concepts(spec: str) -> list[str]:
     """`all` or a comma-separated list of names -> the names (`UserError` on an unknown or empty one)."""
-    if spec.strip() == "all":
-        return concept_names()
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UserError("--concepts is empty: pass 'all' or a comma-separated list of concept names")
-    for name in names:
-        if name not in BUILDERS:
-            raise UserError(f"unknown concept {name!r}; choose from: {', '.join(BUILDERS)}")
-    return names
+    return parse_names(spec, concept_names(), "concept", "--concepts")

@@ -29,7 +29,7 @@ class DetectConfig:
     layer: int
     poolings: tuple[str, ...] = DETECT_POOLINGS
     seed: int = 0
-    sae_steps: int = 2000
+    sae_steps: int = 1000
     n_boot: int = 1000
 
 

@@ -105,8 +105,9 @@ class OfflineJudge:
 
     def score(self, concept: str, instructions: Sequence[str], responses: Sequence[str]) -> list[dict[str, float]]:
         """Per response: {"concept", "instruction", "fluency", "harmonic"} (each 0..2)."""
-        p = self.classifiers[concept].predict_proba(embed(list(responses)).numpy())[:, 1]
-        cos = (embed(list(responses)) * embed(list(instructions))).sum(-1).numpy()
+        e_resp = embed(list(responses))
+        p = self.classifiers[concept].predict_proba(e_resp.numpy())[:, 1]
+        cos = (e_resp * embed(list(instructions))).sum(-1).numpy()
         prompts = [format_prompt(self.tokenizer, i) for i in instructions]
         losses = response_losses(self.model, self.tokenizer, prompts, responses)
         span_rel = max(self.cos_matched - self.cos_shuffled, 1e-6)

@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from interpgym.core.errors import UserError
+from interpgym.probing.names import parse_names
 
 METHODS: tuple[str, ...] = ("diff_means", "logistic", "pca", "sae_latent", "sae_ksparse", "random")
 SAE_METHODS = ("sae_latent", "sae_ksparse")
@@ -174,12 +175,4 @@ def fit(method: str, x: Tensor, y: Tensor, *, seed: int = 0, sae=None) -> Probe:
 
 def parse_methods(spec: str) -> list[str]:
     """`all` or a comma-separated list -> method names (`UserError` on an unknown one)."""
-    if spec.strip() == "all":
-        return list(METHODS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UserError("--methods is empty: pass 'all' or a comma-separated list of methods")
-    for name in names:
-        if name not in METHODS:
-            raise UserError(f"unknown method {name!r}; choose from: {', '.join(METHODS)}")
-    return names
+    return parse_names(spec, METHODS, "method", "--methods")

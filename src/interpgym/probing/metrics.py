@@ -26,21 +26,26 @@ def auroc(scores, labels) -> float:  # noqa: ANN001
     return float(roc_auc_score(labels, scores))
 
 
+def _resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """[n_boot, n]: how often each of n items is drawn in each of n_boot resamples of size n with replacement."""
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), rng.integers(0, n, size=n_boot * n)), 1.0)
+    return counts
+
+
 def auroc_ci(scores, labels, *, seed: int = 0, n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:  # noqa: ANN001
-    """Percentile bootstrap interval of the AUROC, resampling positives and negatives separately (stratified)."""
+    """Percentile bootstrap interval of the AUROC, resampling positives and negatives separately (stratified).
+
+    Cost: one P x N comparison matrix and one einsum over all resamples, O(n_boot x P x N) flops.
+    """
     scores, labels = _check(scores, labels)
     rng = np.random.default_rng(seed)
     pos, neg = scores[labels == 1], scores[labels == 0]
-    pi = rng.integers(0, len(pos), size=(n_boot, len(pos)))
-    ni = rng.integers(0, len(neg), size=(n_boot, len(neg)))
-    # AUROC = P(pos > neg) + 0.5 P(tie), computed from ranks for all resamples at once
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        p, n = pos[pi[b]], neg[ni[b]]
-        n_sorted = np.sort(n)
-        below = np.searchsorted(n_sorted, p, side="left")
-        ties = np.searchsorted(n_sorted, p, side="right") - below
-        values[b] = (below + 0.5 * ties).sum() / (len(p) * len(n))
+    # AUROC of a resample = a^T H b / (P N): H[i, j] = 1 if pos_i > neg_j, 1/2 on ties; a, b = resampling counts
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    counts_pos = _resample_counts(rng, len(pos), n_boot)
+    counts_neg = _resample_counts(rng, len(neg), n_boot)
+    values = np.einsum("bp,pn,bn->b", counts_pos, wins, counts_neg) / (len(pos) * len(neg))
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 

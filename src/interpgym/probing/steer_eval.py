@@ -26,6 +26,7 @@ from interpgym.probing import seeds
 from interpgym.probing.concepts import load_concept
 from interpgym.probing.detect import DetectConfig, collect, labels_of
 from interpgym.probing.judge import OfflineJudge
+from interpgym.probing.names import parse_names
 from interpgym.probing.steering import format_prompt, generate, steering
 
 BASELINES: tuple[str, ...] = ("prompting", "none")
@@ -42,21 +43,14 @@ class SteerConfig:
     alpha_factors: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     max_new_tokens: int = 24
     batch_size: int = 16
-    sae_steps: int = 2000
+    sae_steps: int = 1000
     n_boot: int = 1000
     examples: int = 2
 
 
 def parse_steer_methods(spec: str) -> list[str]:
-    if spec.strip() == "all":
-        return list(STEER_METHODS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UserError("--methods is empty: pass 'all' or a comma-separated list")
-    for name in names:
-        if name not in STEER_METHODS:
-            raise UserError(f"unknown method {name!r}; choose from: {', '.join(STEER_METHODS)}")
-    return names
+    """`all` or a comma-separated list of detection methods and baselines (`UserError` on an unknown one)."""
+    return parse_names(spec, STEER_METHODS, "method", "--methods")
 
 
 def instruction_halves(n: int, seed: int) -> tuple[list[str], list[str]]:
