@@ -82,3 +82,15 @@ def test_bootstrap_formula_equals_the_auroc_of_the_expanded_resample() -> None:
     expanded_pos, expanded_neg = np.repeat(pos, a.astype(int)), np.repeat(neg, b.astype(int))
     direct = metrics.auroc(np.r_[expanded_pos, expanded_neg], np.r_[np.ones(20), np.zeros(25)])
     assert a @ wins @ b / (20 * 25) == pytest.approx(direct, abs=1e-12)
+
+
+def test_average_precision_matches_sklearn_with_ties() -> None:
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(5)
+    for k in (1, 3, 7):
+        pos, neg = np.round(rng.normal(1, 1, (4, k)), 1), np.round(rng.normal(0, 1, 50), 1)
+        ours = metrics.average_precision(pos, np.sort(neg))
+        for row, value in zip(pos, ours, strict=True):
+            ref = average_precision_score(np.r_[np.ones(k), np.zeros(50)], np.r_[row, neg])
+            assert value == pytest.approx(ref, abs=1e-12)
