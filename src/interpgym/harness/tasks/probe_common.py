@@ -19,9 +19,9 @@ from interpgym.probing.concepts import load_concept
 PACKAGED_LAYER = 15  # middle block of SmolLM2-135M (30 blocks)
 
 
-def task_version(base: str, model: str | None, layer: int, concepts: tuple[str, ...]) -> str:
-    """`base` for the packaged model at its default site; otherwise base + a hash (separate cached inputs)."""
-    if model is None and layer == PACKAGED_LAYER:
+def task_version(base: str, model: str | None, layer: int, concepts: tuple[str, ...], default_concepts: tuple[str, ...]) -> str:
+    """`base` for the packaged model at its default site and concepts; otherwise base + a hash (separate cached inputs)."""
+    if model is None and layer == PACKAGED_LAYER and concepts == default_concepts:
         return base
     return f"{base}-{config_hash({'model': model, 'layer': layer, 'concepts': list(concepts)}, 8)}"
 

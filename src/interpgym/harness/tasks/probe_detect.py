@@ -74,7 +74,7 @@ SEARCH_SPACE = {"method": {"type": "categorical", "choices": ["random", "diff_me
 
 def make_task(model: str | None = None, layer: int = PACKAGED_LAYER, concepts: tuple[str, ...] = CONCEPTS) -> Task:
     """The task on `model` (None: the packaged SmolLM2) at `layer`; other models get their own version and inputs."""
-    version = task_version(BASE_VERSION, model, layer, concepts)
+    version = task_version(BASE_VERSION, model, layer, concepts, CONCEPTS)
 
     def prepare(out: Path) -> None:
         write_train_inputs(out, model, layer, concepts)

@@ -81,7 +81,7 @@ SEARCH_SPACE = {"method": {"type": "categorical", "choices": ["none", "diff_mean
 def make_task(model: str | None = None, layer: int = PACKAGED_LAYER, concepts: tuple[str, ...] = CONCEPTS,
               n_instructions: int = N_INSTRUCTIONS, max_new_tokens: int = MAX_NEW_TOKENS) -> Task:
     """The task on `model` (None: the packaged SmolLM2) at `layer`; other settings get their own version and inputs."""
-    version = task_version(BASE_VERSION, model, layer, concepts)
+    version = task_version(BASE_VERSION, model, layer, concepts, CONCEPTS)
     if (n_instructions, max_new_tokens) != (N_INSTRUCTIONS, MAX_NEW_TOKENS):
         version += f"-{n_instructions}x{max_new_tokens}"
 
