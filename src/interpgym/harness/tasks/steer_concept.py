@@ -28,8 +28,9 @@ CONCEPTS: tuple[str, ...] = ("positive_sentiment", "weather")
 N_INSTRUCTIONS, MAX_NEW_TOKENS = 6, 20
 MAX_ALPHA_FACTOR = 16.0  # |alpha| x |vector| may not exceed this many median residual norms
 # The alpha factor the steering protocol (alpha chosen on the select half) picked for diff_means
-# on SmolLM2 layer 15 in benchmarks/results/probing_steer.json.
-REFERENCE_ALPHA_FACTOR = 4.0
+# on SmolLM2 layer 15 for 8 of 11 concepts, weather included, in benchmarks/results/probing_steer.json
+# (positive_sentiment picked 4.0).
+REFERENCE_ALPHA_FACTOR = 0.5
 
 INSTRUCTIONS = """\
 # steer/concept — make the model talk about a concept while still answering
