@@ -14,6 +14,7 @@ import typer
 
 from interpgym.core.errors import UserError
 from interpgym.harness.cli import register as register_harness
+from interpgym.probing.cli import app as probe_app
 from interpgym.proofs.cli import app as proofs_app
 from interpgym.sae.cli import app as sae_app
 
@@ -43,6 +44,7 @@ def _root(
 
 app.add_typer(proofs_app, name="proofs", help="Compact proofs of model performance.")
 app.add_typer(sae_app, name="sae", help="Sparse autoencoders: train, evaluate, sweep.")
+app.add_typer(probe_app, name="probe", help="Probing and steering: concept datasets, detection, steering.")
 register_harness(app)
 
 
