@@ -11,6 +11,7 @@ import sys
 import typer
 
 from interpgym.core.errors import UserError
+from interpgym.editing.cli import app as edit_app
 from interpgym.harness.cli import register as register_harness
 from interpgym.proofs.cli import app as proofs_app
 from interpgym.sae.cli import app as sae_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(proofs_app, name="proofs", help="Compact proofs of model performance.")
 app.add_typer(sae_app, name="sae", help="Sparse autoencoders: train, evaluate, sweep.")
+app.add_typer(edit_app, name="edit", help="Knowledge editing: fact set, causal tracing, ROME / MEMIT / AlphaEdit.")
 register_harness(app)
 
 
