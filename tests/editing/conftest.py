@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from interpgym.editing.facts import Fact
+from interpgym.editing.seeds import RELATIONS
 from interpgym.subjects.lm_loader import LanguageModel, load_language_model, packaged_tokenizer
 
 
@@ -32,3 +34,11 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_dir: Path) -> LanguageModel:
     return load_language_model(str(tiny_dir))
+
+
+def make_facts(n: int = 3) -> list[Fact]:
+    """`n` continent facts (unfiltered: a random model knows none) with five neighbours each."""
+    relation = RELATIONS[0]
+    pairs = relation.pairs
+    return [Fact(relation.name, s, relation.prompt, o, "Oceania" if o != "Oceania" else "Asia", relation.paraphrases,
+                 tuple(relation.prompt.format(x) for x, _ in pairs[20:25]), relation.generation) for s, o in pairs[:n]]

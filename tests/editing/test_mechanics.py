@@ -10,22 +10,15 @@ import torch
 
 from interpgym.core.errors import UserError
 from interpgym.editing.covariance import corpus_windows, key_covariance
-from interpgym.editing.facts import Fact
 from interpgym.editing.methods import EditConfig, Editor, Snapshot, param_name
 from interpgym.editing.model_ops import continuation_logprobs, down_proj, encode, keys_at, run_until
-from interpgym.editing.seeds import RELATIONS
 from interpgym.editing.targets import DeltaConfig, average_key, context_prompts, optimise_delta
 from interpgym.subjects.lm_loader import LanguageModel
 
+from .conftest import make_facts
+
 FAST = DeltaConfig(steps=4)
 COV_TOKENS = 512
-
-
-def make_facts(n: int = 3) -> list[Fact]:
-    relation = RELATIONS[0]
-    pairs = relation.pairs
-    return [Fact(relation.name, s, relation.prompt, o, "Oceania" if o != "Oceania" else "Asia", relation.paraphrases,
-                 tuple(relation.prompt.format(x) for x, _ in pairs[20:25]), relation.generation) for s, o in pairs[:n]]
 
 
 def test_covariance_is_the_float64_second_moment_and_is_cached(tiny_lm: LanguageModel) -> None:
@@ -59,7 +52,7 @@ def test_rome_writes_v_star_at_the_averaged_key(tiny_lm: LanguageModel) -> None:
         torch.testing.assert_close(value_after, value_before + delta.double(), rtol=1e-4, atol=1e-5 * float(value_before.norm()))
     finally:
         snapshot.restore()
-    assert torch.equal(module.weight, snapshot.saved[layer])
+    assert torch.equal(module.weight, snapshot.saved[param_name(layer)])
 
 
 def test_memit_and_alphaedit_touch_only_their_layers_and_alphaedit_stays_in_the_null_space(tiny_lm: LanguageModel) -> None:

@@ -66,16 +66,17 @@ def param_name(layer: int) -> str:
 
 
 class Snapshot:
-    """Copies of the edited-layer weights, to restore the model in memory after an edit."""
+    """Copies of parameters, to restore a model in memory after an edit (nothing touches its files)."""
 
-    def __init__(self, lm: LanguageModel, layers: tuple[int, ...]) -> None:
-        self.saved = {layer: down_proj(lm, layer).weight.detach().clone() for layer in layers}
-        self.lm = lm
+    def __init__(self, lm: LanguageModel, layers: tuple[int, ...] = (), params: dict[str, torch.nn.Parameter] | None = None) -> None:
+        named = dict(lm.model.named_parameters())
+        self.params = dict(params or {}) | {param_name(layer): named[param_name(layer)] for layer in layers}
+        self.saved = {name: p.detach().clone() for name, p in self.params.items()}
 
     @torch.no_grad()
     def restore(self) -> None:
-        for layer, weight in self.saved.items():
-            down_proj(self.lm, layer).weight.copy_(weight)
+        for name, p in self.params.items():
+            p.copy_(self.saved[name])
 
     def norms(self) -> float:
         """Frobenius norm of the saved weights together."""

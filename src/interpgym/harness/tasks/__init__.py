@@ -14,6 +14,8 @@ TASKS: dict[str, str] = {
     "sae/toy": "interpgym.harness.tasks.sae_toy:make_task",
     "sae/digits": "interpgym.harness.tasks.sae_digits:make_task",
     "proofs/maxk": "interpgym.harness.tasks.proofs_maxk:make_task",
+    "edit/single": "interpgym.harness.tasks.edit_facts:make_single",
+    "edit/sequential": "interpgym.harness.tasks.edit_facts:make_sequential",
 }
 
 
