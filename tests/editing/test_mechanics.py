@@ -129,3 +129,13 @@ def test_editing_never_touches_the_model_files(tiny_dir: Path, tiny_lm: Language
     assert digest() == before
     assert out["n_edits"] == 2 and out["metrics"]["dw_ratio"] > 0
     assert set(out["metrics"]) >= {"es", "ps", "ns", "s", "em", "pm", "nm", "gen_efficacy", "retention", "ppl_change", "entropy"}
+
+
+def test_shared_prompt_object_scores_equal_independent_scores(tiny_lm: LanguageModel) -> None:
+    from interpgym.editing.model_ops import object_logprobs
+
+    prompt = encode(tiny_lm, "Lionel Messi is famous for playing the sport of")
+    objects = [encode(tiny_lm, o) for o in (" football", " the United States", " basketball", " South America")]
+    shared = object_logprobs(tiny_lm, prompt, objects)
+    independent, _ = continuation_logprobs(tiny_lm, [prompt] * len(objects), objects)
+    torch.testing.assert_close(shared, independent, rtol=1e-5, atol=1e-5)

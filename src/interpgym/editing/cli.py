@@ -151,7 +151,8 @@ def run(
     custom = load_fact_file(fact_file) if fact_file is not None else None
     lm = _load(model, device)
     config.validate(lm.n_layers)
-    known = build_fact_set(lm, seed=seed).facts
+    needs_set = custom is None or retention_facts > 0
+    known = build_fact_set(lm, seed=seed).facts if needs_set else []
     if custom is not None:
         require(n_facts <= len(custom), f"--facts {n_facts} but {fact_file} holds {len(custom)} facts")
         edits = custom[:n_facts]

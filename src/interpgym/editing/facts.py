@@ -34,7 +34,7 @@ import torch
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
 from interpgym.core.hashing import config_hash
-from interpgym.editing.model_ops import continuation_logprobs, encode, fill, progress_bar
+from interpgym.editing.model_ops import encode, fill, object_logprobs, progress_bar
 from interpgym.editing.seeds import RELATIONS, RelationSeed
 from interpgym.subjects.lm_loader import LanguageModel
 
@@ -108,13 +108,12 @@ def _stable_rng(*parts: object) -> np.random.Generator:
 
 
 def rank_objects(lm: LanguageModel, relation: RelationSeed, subjects: list[str], objects: list[str]) -> torch.Tensor:
-    """log p(object | rewrite prompt) for every (subject, object): a subjects x objects float64 table."""
-    prompts = [encode(lm, fill(relation.prompt, s)) for s in subjects]
+    """log p(object | rewrite prompt) for every (subject, object): a subjects x objects float64 table.
+
+    Cost: per subject one prompt pass plus one pass over the objects' tokens (`object_logprobs`).
+    """
     conts = [encode(lm, " " + o) for o in objects]
-    pairs_p = [p for p in prompts for _ in conts]
-    pairs_c = [c for _ in prompts for c in conts]
-    logp, _ = continuation_logprobs(lm, pairs_p, pairs_c)
-    return logp.view(len(subjects), len(objects))
+    return torch.stack([object_logprobs(lm, encode(lm, fill(relation.prompt, s)), conts) for s in subjects])
 
 
 def _relation_facts(lm: LanguageModel, relation: RelationSeed, seed: int) -> tuple[list[Fact], dict[str, Any]]:
