@@ -27,7 +27,7 @@ from torch import Tensor
 from interpgym.core.errors import require
 from interpgym.editing.covariance import key_covariance
 from interpgym.editing.facts import Fact
-from interpgym.editing.model_ops import down_proj, encode, fill, forward_logits, residuals_after
+from interpgym.editing.model_ops import down_proj, encode, fill, logits_at, residuals_after
 from interpgym.editing.targets import DeltaConfig, average_key, context_prompts, optimise_delta
 from interpgym.editing.updates import alphaedit_update, memit_update, null_space_projector, rome_update
 from interpgym.subjects.lm_loader import LanguageModel
@@ -190,9 +190,9 @@ class Editor:
         try:
             for _ in range(self.config.ft_steps):
                 optimiser.zero_grad()
-                logp = torch.log_softmax(forward_logits(self.lm, rows).float(), -1)
-                loss = torch.stack([-logp[i, pos, torch.tensor(t, device=logp.device)].mean()
-                                    for i, (pos, t) in enumerate(zip(positions, targets))]).mean()
+                logits = logits_at(self.lm, rows, positions)
+                loss = torch.stack([-torch.log_softmax(lg.float(), -1)[torch.arange(len(t)), torch.tensor(t, device=lg.device)].mean()
+                                    for lg, t in zip(logits, targets)]).mean()
                 loss.backward()
                 optimiser.step()
                 with torch.no_grad():

@@ -96,6 +96,15 @@ def forward_logits(lm: LanguageModel, rows: Sequence[Sequence[int]]) -> Float[Te
     return lm.model(input_ids=ids, attention_mask=mask).logits
 
 
+def logits_at(lm: LanguageModel, rows: Sequence[Sequence[int]], positions: Sequence[Sequence[int]]) -> list[Float[Tensor, "p vocab"]]:
+    """Logits of right-padded `rows` at each row's `positions` only (the unembedding skips the rest; grad follows hooks)."""
+    ids, mask = _pad(rows, pad_id(lm), lm.device)
+    hidden = lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    r = torch.cat([torch.full((len(p),), i) for i, p in enumerate(positions)]).to(lm.device)
+    c = torch.cat([torch.tensor(list(p), dtype=torch.long) for p in positions]).to(lm.device)
+    return list(lm.model.lm_head(hidden[r, c]).split([len(p) for p in positions]))
+
+
 def continuation_logprobs(
     lm: LanguageModel, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], batch_size: int = 64
 ) -> tuple[Float[Tensor, " n"], Int[Tensor, " n"]]:

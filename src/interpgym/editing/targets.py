@@ -21,7 +21,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interpgym.editing.facts import Fact
-from interpgym.editing.model_ops import Prompt, add_to_output, down_proj, encode, fill, forward_logits, keys_at, subject_prompt
+from interpgym.editing.model_ops import Prompt, add_to_output, down_proj, encode, fill, keys_at, logits_at, subject_prompt
 from interpgym.subjects.lm_loader import LanguageModel
 
 CONTEXTS: tuple[str, ...] = ("", "Here is a fact. ", "I read this in a book. ", "According to the encyclopedia, ",
@@ -79,7 +79,7 @@ def optimise_delta(
     device = lm.device
     with torch.no_grad():
         base_out = module(keys_at(lm, layer, prompts).mean(0).to(module.weight.dtype))
-        essence_logp0 = torch.log_softmax(forward_logits(lm, [essence.ids])[0, -1].float(), -1)
+        essence_logp0 = torch.log_softmax(logits_at(lm, [essence.ids], [[len(essence.ids) - 1]])[0][0].float(), -1)
     limit = config.clamp * base_out.norm()
     delta = torch.zeros(lm.d_model, device=device, requires_grad=True)
     optimiser = torch.optim.Adam([delta], lr=config.lr)
@@ -89,10 +89,9 @@ def optimise_delta(
     for step in range(1, config.steps + 1):
         optimiser.zero_grad()
         with add_to_output(module, subject_rows, subject_pos, delta):
-            logits = forward_logits(lm, rows).float()
-        logp = torch.log_softmax(logits, -1)
-        nll = torch.stack([-logp[i, pos, target_t].mean() for i, pos in enumerate(positions)]).mean()
-        essence_logp = logp[len(prompts), len(essence.ids) - 1]
+            logits = logits_at(lm, rows, positions + [[len(essence.ids) - 1]])
+        nll = torch.stack([-torch.log_softmax(lg.float(), -1)[torch.arange(len(target)), target_t].mean() for lg in logits[:-1]]).mean()
+        essence_logp = torch.log_softmax(logits[-1][0].float(), -1)
         kl = torch.nn.functional.kl_div(essence_logp, essence_logp0, log_target=True, reduction="sum")
         loss = nll + config.kl_factor * kl + config.weight_decay * delta.norm() ** 2 / base_out.norm() ** 2
         if nll.item() < config.stop_nll:
