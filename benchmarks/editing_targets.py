@@ -85,6 +85,11 @@ def main() -> None:
             config = EditConfig(method=method, layers=_layers(method), cov_tokens=args.cov_tokens)
             results["sequential"][method] = run_edits(lm, seq_edits, keep, config, EvalConfig(fluency_facts=5), sequential=True)
             write_json_atomic(args.json, results)
+    if results.get("sequential"):
+        from interpgym.editing.plots import plot_curves
+
+        plot_curves({m: r["curve"] for m, r in results["sequential"].items()}, args.json.with_suffix(".png"),
+                    title="sequential editing on SmolLM2-135M-Instruct")
     results["load"]["loadavg_end"] = list(__import__("os").getloadavg())
     write_json_atomic(args.json, results)
     _print(results)

@@ -123,9 +123,10 @@ def test_cli_run_writes_the_documented_keys(tiny_dir: Path, tmp_path: Path) -> N
     facts = _write(tmp_path, [f.as_dict() for f in make_facts(2)])
     result = CliRunner().invoke(app, ["edit", "run", "--model", str(tiny_dir), "--method", "memit", "--layers", "1,2", "--facts", "2",
                                       "--fact-file", str(facts), "--retention", "0", "--no-generation", "--cov-tokens", "512",
-                                      "--sequential", "--json", str(out)], standalone_mode=False)
+                                      "--sequential", "--plot", str(tmp_path / "curve.png"), "--json", str(out)], standalone_mode=False)
     assert result.exception is None, result.output
     data = json.loads(out.read_text())
     assert {"model", "method", "n_edits", "metrics", "curve"} <= set(data)
     assert data["method"] == "memit" and data["n_edits"] == 2 and [p["n_edits"] for p in data["curve"]] == [1, 2]
     assert set(data["metrics"]) >= {"es", "ps", "ns", "s", "em", "pm", "nm", "gen_efficacy", "retention", "ppl_change", "entropy"}
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"

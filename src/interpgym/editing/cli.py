@@ -136,6 +136,7 @@ def run(
     model: str | None = typer.Option(None, "--model"),
     seed: int = typer.Option(0, "--seed"),
     device: str | None = typer.Option(None, "--device"),
+    plot: Path | None = typer.Option(None, "--plot", help="With --sequential: plot S and retention vs edits as PNG here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write model, method, n_edits, metrics, curve here."),
 ) -> None:
     """Edit facts with one method and score them (CounterFact metrics, generation efficacy, retention)."""
@@ -145,6 +146,8 @@ def run(
     from interpgym.editing.runner import run_edits
 
     _check_json_path(json_path)
+    _check_json_path(plot)
+    require(plot is None or sequential, "--plot draws the sequential curve: add --sequential")
     require(method in METHODS, f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     require(retention_facts >= 0, "--retention must be >= 0")
     config = EditConfig(method=method, layers=_parse_layers(layers, method), cov_tokens=cov_tokens)
@@ -157,7 +160,7 @@ def run(
         require(n_facts <= len(custom), f"--facts {n_facts} but {fact_file} holds {len(custom)} facts")
         edits = custom[:n_facts]
         edited = {f.case_id for f in edits}
-        keep = [f for f in select_facts(known, len(known), seed) if f.case_id not in edited][:retention_facts]
+        keep = [f for f in select_facts(known, len(known), seed) if f.case_id not in edited][:retention_facts] if known else []
     else:
         require(n_facts + retention_facts <= len(known), f"--facts {n_facts} + --retention {retention_facts} exceed the {len(known)} known facts")
         edits = select_facts(known, n_facts, seed)
@@ -173,5 +176,9 @@ def run(
         for point in out["curve"]:
             curve.add_row(*(_fmt(point[c]) for c in ("n_edits", "s", "es", "ps", "ns", "retention", "ppl_change")))
         console.print(curve)
+    if plot is not None:
+        from interpgym.editing.plots import plot_curves
+
+        plot_curves({method: out["curve"]}, plot, title=f"sequential {method} on {lm.identity.split(':')[0]}")
     if json_path is not None:
         write_json_atomic(json_path, out)

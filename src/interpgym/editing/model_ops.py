@@ -145,14 +145,14 @@ def object_logprobs(lm: LanguageModel, prompt: Sequence[int], objects: Sequence[
     tails = [list(o[1:]) for o in objects]
     if max(len(t) for t in tails) == 0:
         return total.cpu()
-    cache = first.past_key_values
+    cache = first.cache
     cache.batch_repeat_interleave(len(objects))
     # feed every object but its last token; right-padded, positions continue after the prompt
     feed = [list(o[:-1]) if len(o) > 1 else [o[0]] for o in objects]
     ids, mask = _pad(feed, pad_id(lm), lm.device)
     full_mask = torch.cat([torch.ones(len(objects), len(prompt), dtype=mask.dtype, device=lm.device), mask], 1)
     positions = torch.arange(len(prompt), len(prompt) + ids.shape[1], device=lm.device)[None].expand(len(objects), -1)
-    logits = lm.model(input_ids=ids, attention_mask=full_mask, position_ids=positions, past_key_values=cache).logits
+    logits = lm.model(input_ids=ids, attention_mask=full_mask, position_ids=positions, cache=cache).logits
     logp = torch.log_softmax(logits.float(), -1)
     for i, tail in enumerate(tails):
         if tail:
