@@ -18,7 +18,7 @@ the held-out paraphrase. Score = S, the harmonic mean of ES, PS and NS.
 
 `edit/sequential` asks for the 100 edits to be made one after another and scores the
 model after the last (the artifact is the total delta). Starting solution: constrained
-fine-tuning (rank-truncated to the budget); reference: ROME at layer 4.
+fine-tuning (rank-truncated to the budget); reference: ROME at layer 2.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ SEARCH_SPACE = {
     "cov_tokens": {"type": "categorical", "choices": [10240, 20480, 51200]},
     "ft_linf": {"type": "float", "low": 1e-5, "high": 1e-2},
 }
-COMMON = {"spread": 4, "batch": False, "steps": 25, "lr": 0.5, "clamp": 4.0, "kl_factor": 0.0625, "memit_weight": 15000.0,
-          "cov_tokens": 20480, "ft_linf": 5e-4, "layer": 4}
+COMMON = {"spread": 3, "batch": False, "steps": 25, "lr": 0.5, "clamp": 4.0, "kl_factor": 0.0625, "memit_weight": 15000.0,
+          "cov_tokens": 20480, "ft_linf": 5e-4, "layer": 2}
 STARTING = {**COMMON, "method": "ft"}
 REFERENCE = {**COMMON, "method": "rome"}
 
