@@ -63,6 +63,7 @@ def test_scorer_scores_a_delta_and_restores_the_base_model(tiny_task, tiny_lm: L
         assert torch.equal(p, before[n]), n
 
 
+@pytest.mark.slow  # a sandboxed python start-up importing torch and transformers: ~15 s quiet, minutes under load
 def test_reference_trial_runs_in_the_sandbox_and_is_scored(tiny_task, tiny_dir: Path) -> None:  # noqa: ANN001
     from interpgym.harness.trial import run_trial
 
