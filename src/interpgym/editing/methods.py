@@ -43,7 +43,7 @@ class EditConfig:
     layers: tuple[int, ...] = (4,)
     delta: DeltaConfig = DeltaConfig()
     cov_tokens: int = 100_000
-    memit_weight: float = 15000.0
+    memit_weight: float = 1500.0  # MEMIT's 15000 for GPT-J (d_ff 16384) scaled by d_ff 1536 / 16384: same k^T (lambda C)^-1 k for a typical key
     alpha_threshold: float = 1e-2  # null space: eigenvalues of C below this x the largest
     alpha_ridge: float = 10.0
     ft_steps: int = 25

@@ -89,7 +89,7 @@ SEARCH_SPACE = {
     "cov_tokens": {"type": "categorical", "choices": [10240, 20480, 51200]},
     "ft_linf": {"type": "float", "low": 1e-5, "high": 1e-2},
 }
-COMMON = {"spread": 3, "batch": False, "steps": 25, "lr": 0.5, "clamp": 4.0, "kl_factor": 0.0625, "memit_weight": 15000.0,
+COMMON = {"spread": 3, "batch": False, "steps": 25, "lr": 0.5, "clamp": 4.0, "kl_factor": 0.0625, "memit_weight": 1500.0,
           "cov_tokens": 20480, "ft_linf": 5e-4, "layer": 2}
 STARTING = {**COMMON, "method": "ft"}
 REFERENCE = {**COMMON, "method": "rome"}
