@@ -101,21 +101,17 @@ def test_restoring_the_whole_residual_at_the_last_layer_recovers_the_clean_proba
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tiny_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "out.json"
-    facts = _write(tmp_path, [f.as_dict() for f in make_facts(2)])
     cases = [
         ["edit", "run", "--method", "magic", "--json", str(out)],
         ["edit", "run", "--model", str(tiny_dir), "--layers", "99", "--json", str(out)],
         ["edit", "run", "--model", str(tiny_dir), "--layers", "x", "--json", str(out)],
         ["edit", "run", "--model", str(tiny_dir), "--fact-file", str(tmp_path / "none.json"), "--json", str(out)],
     ]
-    for args in cases:
-        from interpgym.cli import main  # noqa: F401  (the entry point turns UserError into exit 2)
-
+    for args in cases:  # `interpgym.cli.main` turns a UserError into one line on stderr and exit 2
         result = runner.invoke(app, args, standalone_mode=False)
         assert isinstance(result.exception, UserError), args
         assert "\n" not in str(result.exception)
         assert not out.exists()
-    del facts
 
 
 def test_cli_run_writes_the_documented_keys(tiny_dir: Path, tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ import torch
 
 from interpgym.editing.facts import Fact
 from interpgym.editing.methods import EditConfig, Editor, Snapshot
-from interpgym.editing.metrics import EvalConfig, HeldOutText, counterfact_scores, fluency_entropy, generation_efficacy, retention
+from interpgym.editing.metrics import (EvalConfig, HeldOutText, counterfact_scores, fluency_entropy, generation_efficacy,
+                                       harmonic_mean, retention)
 from interpgym.editing.model_ops import progress_bar
 from interpgym.subjects.lm_loader import LanguageModel
 
@@ -110,7 +111,7 @@ def run_edits(
                     snapshot.restore()
                     bar.advance(task)
                 metrics = {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in rows[0] | rows[-1]}
-                metrics["s"] = _harmonic(metrics)
+                metrics["s"] = harmonic_mean([metrics["es"], metrics["ps"], metrics["ns"]])
             else:
                 deltas = timed_edit(facts)
                 bar.advance(task, len(facts))
@@ -129,12 +130,6 @@ def run_edits(
                    "edit_s_total": float(np.sum(edit_times))},
         "null_space_dims": {str(k): v for k, v in editor.null_dims.items()},
     }  # fmt: skip
-
-
-def _harmonic(metrics: dict[str, float]) -> float:
-    from interpgym.editing.metrics import harmonic_mean
-
-    return harmonic_mean([metrics["es"], metrics["ps"], metrics["ns"]])
 
 
 def _generation(lm: LanguageModel, facts: list[Fact], evaluation: EvalConfig) -> dict[str, float]:

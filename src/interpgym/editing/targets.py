@@ -21,7 +21,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interpgym.editing.facts import Fact
-from interpgym.editing.model_ops import Prompt, add_to_output, down_proj, encode, fill, keys_at, logits_at, subject_prompt
+from interpgym.editing.model_ops import Prompt, add_to_output, down_proj, encode, keys_at, logits_at, subject_prompt
 from interpgym.subjects.lm_loader import LanguageModel
 
 CONTEXTS: tuple[str, ...] = ("", "Here is a fact. ", "I read this in a book. ", "According to the encyclopedia, ",
@@ -102,7 +102,3 @@ def optimise_delta(
             if delta.norm() > limit:
                 delta.mul_(limit / delta.norm())
     return delta.detach(), {"nll": float(nll.detach()), "steps": step, "delta_norm": float(delta.detach().norm()), "value_norm": float(base_out.norm())}
-
-
-def subject_fill(fact: Fact) -> str:
-    return fill(fact.prompt, fact.subject)
