@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=100)
     parser.add_argument("--seq-facts", type=int, default=100)
     parser.add_argument("--seq-methods", default=",".join(METHODS_SEQ))
+    parser.add_argument("--offset", type=int, default=0, help="skip this many facts of the fixed order (to split a run)")
     parser.add_argument("--retention", type=int, default=20)
     parser.add_argument("--cov-tokens", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=2)
@@ -56,9 +57,10 @@ def main() -> None:
     lm = load_language_model(None)
     fact_set = build_fact_set(lm)
     results["facts"] = {k: v for k, v in fact_set.summary().items() if k != "datasheets"}
-    edits = select_facts(fact_set.facts, args.facts, 0)
-    keep = select_facts(fact_set.facts, args.retention, 0, offset=max(args.facts, args.seq_facts))
+    edits = select_facts(fact_set.facts, args.facts, 0, offset=args.offset)
+    keep = select_facts(fact_set.facts, args.retention, 0, offset=200)  # fixed, disjoint from edits at offsets < 200
     parts = args.parts.split(",")
+    results["offset"] = args.offset
     results["load"] = {"threads": args.threads, "loadavg_start": list(__import__("os").getloadavg())}
 
     if "cov" in parts:
