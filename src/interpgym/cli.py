@@ -13,7 +13,9 @@ import sys
 import typer
 
 from interpgym.core.errors import UserError
+from interpgym.editing.cli import app as edit_app
 from interpgym.harness.cli import register as register_harness
+from interpgym.probing.cli import app as probe_app
 from interpgym.proofs.cli import app as proofs_app
 from interpgym.sae.cli import app as sae_app
 
@@ -43,6 +45,8 @@ def _root(
 
 app.add_typer(proofs_app, name="proofs", help="Compact proofs of model performance.")
 app.add_typer(sae_app, name="sae", help="Sparse autoencoders: train, evaluate, sweep.")
+app.add_typer(probe_app, name="probe", help="Probing and steering: concept datasets, detection, steering.")
+app.add_typer(edit_app, name="edit", help="Knowledge editing: fact set, causal tracing, ROME / MEMIT / AlphaEdit.")
 register_harness(app)
 
 

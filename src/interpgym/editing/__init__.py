@@ -1,1 +1,1 @@
-"""Fact sets, causal tracing, ROME / MEMIT and editing metrics (not built yet)."""
+"""Knowledge editing: fact sets, causal tracing, ROME / MEMIT / AlphaEdit / fine-tuning, CounterFact metrics."""

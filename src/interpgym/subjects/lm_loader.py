@@ -174,6 +174,14 @@ def _dequantised_packaged_model() -> Path:
     return get_or_build("lm", {"identity": model_identity(None), "dtype": "float32"}, build)
 
 
+def packaged_tokenizer() -> object:
+    """The packaged SmolLM2 tokenizer alone, from the dequantised cache (for small models sharing its vocabulary)."""
+    _offline()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(_dequantised_packaged_model()), local_files_only=True)
+
+
 def load_language_model(model: str | None = None, device: torch.device | str = "cpu") -> LanguageModel:
     """Load `model` (see the module docstring) in float32 on `device`; `UserError` if it cannot be found offline."""
     identity = model_identity(model)

@@ -16,6 +16,10 @@ TASKS: dict[str, str] = {
     "proofs/maxk": "interpgym.harness.tasks.proofs_maxk:make_task",
     "proofs/maxk-heldout": "interpgym.harness.tasks.proofs_maxk_heldout:make_task",
     "proofs/train-maxk": "interpgym.harness.tasks.proofs_train_maxk:make_task",
+    "probe/detect": "interpgym.harness.tasks.probe_detect:make_task",
+    "steer/concept": "interpgym.harness.tasks.steer_concept:make_task",
+    "edit/single": "interpgym.harness.tasks.edit_facts:make_single",
+    "edit/sequential": "interpgym.harness.tasks.edit_facts:make_sequential",
 }
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
@@ -15,19 +15,20 @@ from rich.table import Table
 
 from interpgym.core.errors import UserError
 from interpgym.core.jsonio import write_json_atomic
-from interpgym.proofs.lang.export import exportable, strategy_program
-from interpgym.proofs.lang.kernel import check_program, load_program
-from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, load_weights, train_maxk
+from interpgym.core.outputs import check_output_path
+
+if TYPE_CHECKING:
+    from interpgym.subjects.maxk import MaxKWeights
 
 
 def _check_output(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or (parent.exists() and not parent.is_dir()):
-        raise UserError(f"--json {path}: not a writable file path; pass a file in an existing or creatable directory")
+    check_output_path(path, "--json")
 
 
 def model_weights(seed: Optional[int], weights: Optional[Path], vocab: int, k: int, d_model: int, steps: int) -> tuple[MaxKWeights, dict[str, Any]]:
     """The weights to check against: a safetensors file, or the max-of-K model trained from `seed` (cached)."""
+    from interpgym.subjects.maxk import MaxKConfig, load_weights, train_maxk  # heavy: imported when a command runs
+
     if weights is not None and seed is not None:
         raise UserError("pass either --seed or --weights, not both")
     if weights is not None:
@@ -45,6 +46,8 @@ def run_check(program_path: Path, weights: MaxKWeights, model: dict[str, Any], j
     console = console or Console()
     if json_path is not None:
         _check_output(json_path)
+    from interpgym.proofs.lang.kernel import check_program, load_program
+
     raw = load_program(program_path)
     result = check_program(raw, weights)
     report: dict[str, Any] = {
@@ -106,6 +109,8 @@ def export(
 ) -> None:
     """Write a registered strategy as a proof program (subcubic hints come from its search on the model)."""
     _check_output(json_path)
+    from interpgym.proofs.lang.export import exportable, strategy_program
+
     if strategy not in exportable():
         raise UserError(f"strategy {strategy!r} has no program form; choose one of: {', '.join(exportable())}")
     w, _ = model_weights(seed, weights, vocab, k, d_model, steps)

@@ -1,0 +1,74 @@
+"""edit/single's trusted scorer on a tiny model: budgets and shapes are checked, the base model is restored, a real trial scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from interpgym.editing.deltas import to_factors
+from interpgym.harness.task import Artifact, InvalidSolution
+from interpgym.harness.tasks import edit_facts
+from interpgym.harness.tasks import get_task
+from interpgym.subjects.lm_loader import LanguageModel
+
+from .conftest import make_facts
+
+N_EDITS, MAX_RANK = 2, 4
+DOWN = "model.layers.1.mlp.down_proj.weight"
+
+
+@pytest.fixture()
+def tiny_task(tiny_dir: Path, tiny_lm: LanguageModel, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setattr(edit_facts, "MODEL", str(tiny_dir))
+    monkeypatch.setattr(edit_facts, "_lm", lambda: tiny_lm)
+    monkeypatch.setattr(edit_facts, "task_facts", lambda task_id, n: make_facts(n))
+    return edit_facts._make("edit/single", N_EDITS, MAX_RANK, sequential=False, timeout_s=600.0)
+
+
+def _artifact(tensors: dict[str, torch.Tensor]) -> Artifact:
+    return Artifact(tensors={"deltas": tensors}, json={})
+
+
+def test_tasks_are_registered_and_describe_their_budgets() -> None:
+    for task_id in ("edit/single", "edit/sequential"):
+        task = get_task(task_id)
+        assert "deltas.safetensors" in task.instructions and "rank" in task.instructions
+        assert task.starting.params["method"] == "ft" and task.reference.params["method"] == "rome"
+        task.validate_params(task.starting.params)
+
+
+@pytest.mark.parametrize("tensors, message", [
+    ({"bogus::left": torch.zeros(64, 1), "bogus::right": torch.zeros(1, 128)}, "not an editable parameter"),
+    ({"model.embed_tokens.weight::left": torch.zeros(3, 1), "model.embed_tokens.weight::right": torch.zeros(1, 64)}, "not an editable"),
+    ({DOWN + "::left": torch.zeros(64, 5), DOWN + "::right": torch.zeros(5, 128)}, "exceeds the budget"),
+    ({DOWN + "::left": torch.zeros(64, 2), DOWN + "::right": torch.zeros(2, 127)}, "do not make"),
+    ({DOWN + "::left": torch.full((64, 1), float("nan")), DOWN + "::right": torch.zeros(1, 128)}, "finite"),
+    ({DOWN + "::left": torch.zeros(64, 1)}, "needs both"),
+    ({f"model.layers.{i}.mlp.{m}_proj.weight::{s}": torch.zeros(1, 1) for i in range(2) for m in ("up", "gate", "down") for s in ("left", "right")}, "budget is 4"),
+])
+def test_scorer_rejects_artifacts_that_break_the_format_or_budgets(tiny_task, tensors, message) -> None:  # noqa: ANN001
+    with pytest.raises(InvalidSolution, match=message):
+        tiny_task.score(_artifact(tensors), "val", 0)
+
+
+def test_scorer_scores_a_delta_and_restores_the_base_model(tiny_task, tiny_lm: LanguageModel) -> None:  # noqa: ANN001
+    before = {n: p.detach().clone() for n, p in tiny_lm.model.named_parameters()}
+    delta = torch.randn(64, 128, generator=torch.Generator().manual_seed(0)) * 0.01
+    score = tiny_task.score(_artifact(to_factors({DOWN: delta}, MAX_RANK)), "val", 0)
+    assert 0.0 <= score.value <= 1.0 and score.metrics["edited_params"] == 1 and score.metrics["layers"] == [1]
+    assert score.metrics["dw_ratio"] > 0
+    for n, p in tiny_lm.model.named_parameters():
+        assert torch.equal(p, before[n]), n
+
+
+@pytest.mark.slow  # a sandboxed python start-up importing torch and transformers: ~15 s quiet, minutes under load
+def test_reference_trial_runs_in_the_sandbox_and_is_scored(tiny_task, tiny_dir: Path) -> None:  # noqa: ANN001
+    from interpgym.harness.trial import run_trial
+
+    params = {**edit_facts.REFERENCE, "layer": 1, "steps": 10, "cov_tokens": 10240}
+    outcome = run_trial(tiny_task, files=None, params=params, seed=0, splits=("val",))
+    assert outcome.status == "ok", outcome.error
+    metrics = outcome.scores["val"].metrics
+    assert metrics["edited_params"] == 1 and metrics["layers"] == [1]
