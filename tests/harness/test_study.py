@@ -70,3 +70,5 @@ def test_study_command_runs_campaigns_and_reports_curves(tmp_path) -> None:  # n
     assert "Budget curves" in (tmp_path / "report" / "index.html").read_text()
     code, output = invoke("study", "demo/mean", "--agents", "", "--campaigns", "3")
     assert code == 2 and "--agents" in output
+    code, output = invoke("study", "demo/mean", "--agents", "random,genius", "--campaigns", "1")
+    assert code == 2 and "unknown agent(s) genius" in output

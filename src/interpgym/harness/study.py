@@ -113,6 +113,12 @@ def run_study(task_id: str, agents: Sequence[str], *, campaigns: int, trials: in
         raise UserError(f"--campaigns must be >= 1 (got {campaigns})")
     if not agents:
         raise UserError("--agents needs at least one agent, e.g. --agents optuna,random")
+    from interpgym.harness.agents.registry import AGENTS
+
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown:  # before any campaign runs, not after the first agent's
+        raise UserError(f"unknown agent(s) {', '.join(unknown)}; choose from: {', '.join(AGENTS)} "
+                        "(external campaigns recorded for the task are included automatically)")
     task = get_task(task_id)
     store = store or RunStore()
     ran = []
