@@ -88,11 +88,11 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     (["campaign", "run", "demo/mean", "--resume", "nope"], "no campaign"),
     (["campaign", "run", "demo/mean", "--trials", "0"], "--trials"),
     (["task", "score", "/nonexistent/dir"], "not a task workspace"),
-    (["task", "init", "demo/mean", "/tmp/x", "--as", "robot", "r2"], "--as must be human or ai"),
+    (["task", "init", "demo/mean", "/nonexistent/interpgym-ws", "--as", "robot", "r2"], "--as must be human or ai"),
     (["campaign", "run", "demo/mean", "--seed", "-1"], "--seed must be >= 0"),
     (["campaign", "run", "demo/mean", "--max-cost-usd", "1"], "apply to --agent llm only"),
     (["campaign", "run", "demo/mean", "--resume", "x", "--trials", "5"], "cannot change a resumed campaign"),
-    (["task", "init", "demo/mean", "/tmp/x", "--as", "ai", "a", "--seed", "-1"], "--seed must be >= 0"),
+    (["task", "init", "demo/mean", "/nonexistent/interpgym-ws", "--as", "ai", "a", "--seed", "-1"], "--seed must be >= 0"),
     (["run", "--seed", "-1"], "--seed must be >= 0"),
     (["campaign", "run", "demo/mean", "--json", "/proc/no/x.json"], "cannot write --json"),
     (["leaderboard", "--json", "/proc/no/x.json"], "cannot write --json"),
@@ -120,7 +120,7 @@ def test_cli_turns_user_errors_into_one_line_and_exit_2():
 @pytest.mark.parametrize("args, message", [
     (["campaign", "run", "demo/mean", "--trials", "abc"], "Invalid value for '--trials'"),
     (["campaign", "run", "demo/mean", "--bogus"], "No such option"),
-    (["task", "init", "demo/mean", "/tmp/x", "--as", "human"], "requires 2 arguments"),
+    (["task", "init", "demo/mean", "/nonexistent/interpgym-ws", "--as", "human"], "requires 2 arguments"),
 ])
 def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, capsys):  # noqa: ANN001
     import sys
