@@ -33,14 +33,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server():  # noqa: ANN201
+def llama_server(tmp_path_factory):  # noqa: ANN001, ANN201
     from interpgym.subjects.lm_loader import packaged_gguf
 
     port = _free_port()
+    # The server logs a lot on stderr: to a file, never an unread pipe (which would block it).
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w+b")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf()), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--model_alias", "smollm2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -50,10 +52,11 @@ def llama_server():  # noqa: ANN201
                     break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited: {proc.stderr.read().decode()[-2000:]}") from None
+                log.seek(0)
+                raise RuntimeError(f"llama.cpp server exited: {log.read().decode()[-2000:]}") from None
             time.sleep(0.5)
     else:
-        proc.kill()
+        os.killpg(proc.pid, 9)
         raise RuntimeError("llama.cpp server did not come up in 180 s")
     yield base_url
     os.killpg(proc.pid, 9)
