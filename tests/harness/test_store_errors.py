@@ -13,7 +13,9 @@ from tests.harness.test_campaign import invoke
 
 
 @pytest.fixture
-def corrupt_store() -> str:
+def corrupt_store(tmp_path, monkeypatch) -> str:  # noqa: ANN001
+    # A home of its own: the session's shared home (and its store) must stay intact for other tests.
+    monkeypatch.setenv("INTERPGYM_HOME", str(tmp_path / "home"))
     path = home() / "runs.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(os.urandom(4096))

@@ -66,7 +66,9 @@ def test_study_command_runs_campaigns_and_reports_curves(tmp_path) -> None:  # n
         assert len(agents[name]["campaign_ids"]) >= 3 and len(agents[name]["by_trial"]) == 3
         assert agents[name]["test"]["campaigns"] >= 3 and agents[name]["test"]["sem"] is not None
         assert agents[name]["status_fractions"]["ok"] == 1.0
-    assert (tmp_path / "report" / "curves" / "demo-mean-v2.png").exists()
+    from interpgym.harness.tasks import get_task
+
+    assert (tmp_path / "report" / "curves" / f"demo-mean-v{get_task('demo/mean').version}.png").exists()
     assert "Budget curves" in (tmp_path / "report" / "index.html").read_text()
     code, output = invoke("study", "demo/mean", "--agents", "", "--campaigns", "3")
     assert code == 2 and "--agents" in output
