@@ -94,9 +94,9 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     (["campaign", "run", "demo/mean", "--resume", "x", "--trials", "5"], "cannot change a resumed campaign"),
     (["task", "init", "demo/mean", "/nonexistent/interpgym-ws", "--as", "ai", "a", "--seed", "-1"], "--seed must be >= 0"),
     (["run", "--seed", "-1"], "--seed must be >= 0"),
-    (["campaign", "run", "demo/mean", "--json", "/proc/no/x.json"], "cannot write --json"),
-    (["leaderboard", "--json", "/proc/no/x.json"], "cannot write --json"),
-    (["report", "--out", "/proc/no/report"], "cannot write --out"),
+    (["campaign", "run", "demo/mean", "--json", "/proc/no/x.json"], "--json /proc/no/x.json: cannot write"),
+    (["leaderboard", "--json", "/proc/no/x.json"], "--json /proc/no/x.json: cannot write"),
+    (["report", "--out", "/proc/no/report"], "--out /proc/no/report: cannot write"),
     (["task", "init", "demo/mean", "/proc/no/ws", "--as", "ai", "a"], "cannot create the workspace"),
 ])
 def test_bad_input_is_a_user_error(args, message):  # noqa: ANN001

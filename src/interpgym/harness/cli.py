@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from interpgym.core.errors import UserError
+from interpgym.core.outputs import check_output_path
 from interpgym.core.jsonio import write_json_atomic
 
 console = Console()
@@ -28,23 +29,9 @@ REPORT_OUT_OPTION = typer.Option(None, "--out", help="Report directory (default 
 
 
 def check_output(path: Path | None, *, directory: bool = False) -> None:
-    """Fail before any work (one-line `UserError`) if results could not be written to `path`.
-
-    Creates the missing parent folders and probes with a temp file, so a campaign never
-    runs for minutes only to lose its summary to an unwritable `--json`/`--out` path.
-    """
-    if path is None:
-        return
-    parent = Path(path) if directory else Path(path).parent
-    what = "--out" if directory else "--json"
-    try:
-        if directory and parent.exists() and not parent.is_dir():
-            raise NotADirectoryError(f"{parent} is a file")
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".interpgym-probe-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"cannot write {what} {path}: {exc.strerror or exc}; choose a writable path") from None
+    """Fail before any work (one-line `UserError`) if results could not be written to `path`
+    (`--out` for a directory, else `--json`): `core.outputs.check_output_path`."""
+    check_output_path(path, "--out" if directory else "--json", directory=directory)
 
 
 def isolation_warning() -> str | None:
