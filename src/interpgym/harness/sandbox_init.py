@@ -193,6 +193,10 @@ def build_root(cfg: dict) -> None:
     root = cfg["root"]
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("interpgym-root", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=16m,mode=755")
+    # The private /tmp first: an installation that lives under the host's /tmp (a CI clone) is then
+    # bound on top of it instead of being covered by it.
+    os.makedirs(root + "/tmp")
+    _mount("interpgym-tmp", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
     bound: list[str] = []
     for path in sorted(cfg["ro_paths"], key=len):
         if any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound):
@@ -215,9 +219,8 @@ def build_root(cfg: dict) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    for tmpfs in ("/dev/shm", "/tmp"):
-        os.makedirs(root + tmpfs, exist_ok=True)
-        _mount("interpgym-tmp", root + tmpfs, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
+    os.makedirs(root + "/dev/shm")
+    _mount("interpgym-shm", root + "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
     for hidden in cfg["hidden"]:  # private paths that happen to lie under a bound directory
         target = root + hidden
         if os.path.isdir(target):
