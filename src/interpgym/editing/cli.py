@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +11,13 @@ from rich.table import Table
 
 from interpgym.core.errors import UserError, require
 from interpgym.core.jsonio import write_json_atomic
+from interpgym.core.outputs import check_output_path
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 
 DEFAULT_LAYER = 2  # best NS of layers 2 and 4 in a 3-fact ROME trial on SmolLM2-135M (see docs/editing.md)
 DEFAULT_WINDOW = (1, 2, 3)
-
-
-def _check_json_path(path: Path | None) -> None:
-    """Fail before any work if `--json` could not be written."""
-    if path is None:
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    require(not path.is_dir(), f"--json {path} is a directory: pass a file path")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write --json {path}: {exc.strerror}; choose a writable path") from None
-    require(os.access(parent, os.W_OK), f"cannot write --json {path}: {parent} is not writable")
 
 
 def _fmt(value: Any) -> str:
@@ -73,8 +60,8 @@ def facts(
     """Build the fact set: which seed facts the model knows, per relation, with datasheets."""
     from interpgym.editing.facts import build_fact_set
 
-    _check_json_path(json_path)
-    _check_json_path(out)
+    check_output_path(json_path, "--json")
+    check_output_path(out, "--out")
     fact_set = build_fact_set(_load(model, device), seed=seed)
     summary = fact_set.summary()
     table = Table(title=f"fact set of {fact_set.model}")
@@ -105,8 +92,8 @@ def trace(
     from interpgym.editing.facts import build_fact_set, select_facts
     from interpgym.editing.tracing import TraceConfig, average_traces, plot_traces
 
-    _check_json_path(json_path)
-    _check_json_path(plot)
+    check_output_path(json_path, "--json")
+    check_output_path(plot, "--plot")
     require(samples >= 1 and window >= 1, "--samples and --window must be >= 1")
     lm = _load(model, device)
     fact_set = build_fact_set(lm, seed=seed)
@@ -145,8 +132,8 @@ def run(
     from interpgym.editing.metrics import METRIC_KEYS, EvalConfig
     from interpgym.editing.runner import run_edits
 
-    _check_json_path(json_path)
-    _check_json_path(plot)
+    check_output_path(json_path, "--json")
+    check_output_path(plot, "--plot")
     require(plot is None or sequential, "--plot draws the sequential curve: add --sequential")
     require(method in METHODS, f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     require(retention_facts >= 0, "--retention must be >= 0")

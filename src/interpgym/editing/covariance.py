@@ -21,7 +21,8 @@ from torch import Tensor
 
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import require
-from interpgym.editing.model_ops import down_proj, progress_bar, run_until
+from interpgym.core.progress import progress_bar
+from interpgym.editing.model_ops import down_proj, run_until
 from interpgym.subjects import shakespeare
 from interpgym.subjects.lm_loader import LanguageModel
 
@@ -57,7 +58,7 @@ def key_covariance(
         d_ff = module.in_features
         total = torch.zeros(d_ff, d_ff, dtype=torch.float64, device=lm.device)
         count = 0
-        with progress_bar(progress) as bar, torch.no_grad():
+        with progress_bar(enabled=progress, transient=True) as bar, torch.no_grad():
             task = bar.add_task(f"key covariance, layer {layer}", total=len(windows))
             for start in range(0, len(windows), batch):
                 ids = torch.from_numpy(windows[start : start + batch]).long().to(lm.device)

@@ -34,7 +34,8 @@ import torch
 from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
 from interpgym.core.hashing import config_hash
-from interpgym.editing.model_ops import encode, fill, object_logprobs, progress_bar
+from interpgym.core.progress import progress_bar
+from interpgym.editing.model_ops import encode, fill, object_logprobs
 from interpgym.editing.seeds import RELATIONS, RelationSeed
 from interpgym.subjects.lm_loader import LanguageModel
 
@@ -186,7 +187,7 @@ def build_fact_set(lm: LanguageModel, seed: int = 0, relations: list[str] | None
 
     def build(tmp: Path) -> None:
         facts, sheets = [], {}
-        with progress_bar(progress) as bar:
+        with progress_bar(enabled=progress, transient=True) as bar:
             task = bar.add_task("checking which facts the model knows", total=len(chosen))
             for name in chosen:
                 rel_facts, sheets[name] = _relation_facts(lm, RELATION_BY_NAME[name], seed)

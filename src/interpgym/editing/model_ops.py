@@ -17,19 +17,10 @@ from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float, Int
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 
 from interpgym.core.errors import require
 from interpgym.subjects.lm_loader import LanguageModel
-
-
-def progress_bar(enabled: bool = True) -> Progress:
-    """A transient rich progress bar on stderr for the editing family's long steps."""
-    from rich.console import Console
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), transient=True, console=Console(stderr=True), disable=not enabled)
 
 
 def down_proj(lm: LanguageModel, layer: int) -> torch.nn.Linear:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from interpgym.core.outputs import atomic_output
+
 
 def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str = "sequential editing") -> Path:
     """Two panels (S, retention) vs edits on a log axis; `curves` maps a method to its `curve` list. Written atomically."""
@@ -28,8 +30,7 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str 
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_output(path, suffix=".png") as tmp:  # all or nothing, usual permissions
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -26,11 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from interpgym.core.progress import progress_bar
 from interpgym.editing.facts import Fact
 from interpgym.editing.methods import EditConfig, Editor, Snapshot
-from interpgym.editing.metrics import (EvalConfig, HeldOutText, counterfact_scores, fluency_entropy, generation_efficacy,
-                                       harmonic_mean, retention)
-from interpgym.editing.model_ops import progress_bar
+from interpgym.editing.metrics import (
+    EvalConfig,
+    HeldOutText,
+    counterfact_scores,
+    fluency_entropy,
+    generation_efficacy,
+    harmonic_mean,
+    retention,
+)
 from interpgym.subjects.lm_loader import LanguageModel
 
 CHECKPOINTS = (1, 10, 100, 1000)
@@ -82,7 +89,7 @@ def run_edits(
         return out
 
     try:
-        with progress_bar(progress) as bar:
+        with progress_bar(enabled=progress, transient=True) as bar:
             task = bar.add_task(f"{config.method}: editing and scoring", total=len(facts))
             if sequential:
                 total: dict[str, torch.Tensor] = {}

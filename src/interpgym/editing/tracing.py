@@ -30,8 +30,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interpgym.core.outputs import atomic_output
+from interpgym.core.progress import progress_bar
 from interpgym.editing.facts import Fact
-from interpgym.editing.model_ops import encode, fill, progress_bar, subject_prompt
+from interpgym.editing.model_ops import encode, fill, subject_prompt
 from interpgym.subjects.lm_loader import LanguageModel
 
 CATEGORIES = ("first subject", "middle subject", "last subject", "first after", "further", "last")
@@ -164,7 +166,7 @@ def average_traces(lm: LanguageModel, facts: list[Fact], config: TraceConfig = T
     sums = {kind: np.zeros((lm.n_layers, len(CATEGORIES))) for kind in KINDS}
     counts = np.zeros(len(CATEGORIES))
     clean, corrupt = [], []
-    with progress_bar(progress) as bar:
+    with progress_bar(enabled=progress, transient=True) as bar:
         task = bar.add_task("causal tracing", total=len(facts))
         for fact in facts:
             traced = trace_fact(lm, fact, noise_std, config)
@@ -202,8 +204,7 @@ def plot_traces(result: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"causal tracing over {result['n_facts']} facts (noise {result['noise_std']:.3g}, {result['samples']} samples)")
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_output(path, suffix=".png") as tmp:  # all or nothing, usual permissions
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

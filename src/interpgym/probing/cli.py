@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from interpgym.core.errors import UserError
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.outputs import check_output_path
+from interpgym.core.progress import progress_bar as core_progress_bar
 from interpgym.probing.tables import detection_table, steering_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -21,9 +21,8 @@ console = Console()
 
 @contextmanager
 def progress_bar(description: str, total: int | None = None):  # noqa: ANN201
-    """A transient rich progress bar on stderr; yields `advance(n)`."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    """A transient progress bar on stderr (`core.progress`); yields `advance(n)`."""
+    with core_progress_bar(transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
 
