@@ -13,7 +13,7 @@ EXTRAS ?= dev
 # (steering-vectors: transformers<5; repeng: numpy<2) must not downgrade the project's.
 PEER_PKGS := steering-vectors==0.12.2 repeng==0.4.0
 
-.PHONY: install run test
+.PHONY: install run test lint
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
@@ -29,3 +29,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The style check CI runs before the tests (configuration in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks

@@ -178,7 +178,7 @@ def test_external_agent_workflow(tmp_path):  # noqa: ANN001
 
 def test_main_job_runs_campaigns_then_leaderboard_and_report(tmp_path, monkeypatch):  # noqa: ANN001
     # The real main job runs sae/toy and proofs/maxk (minutes); the same path on the demo task here.
-    monkeypatch.setattr("interpgym.harness.cli.MAIN_JOB_TASKS", ("demo/mean",))
+    monkeypatch.setattr("interpgym.cli.harness.MAIN_JOB_TASKS", ("demo/mean",))
     out, report = tmp_path / "run.json", tmp_path / "report"
     code, output = invoke("run", "--trials", "3", "--out", str(report), "--json", str(out))
     assert code == 0, output
@@ -230,7 +230,7 @@ def test_leaderboard_json_has_a_row_per_task_and_agent(tmp_path, monkeypatch):  
 
 
 def test_error_gist_shows_the_informative_line():
-    from interpgym.harness.cli import _error_gist
+    from interpgym.cli.harness import _error_gist
 
     tail = "Traceback (most recent call last):\n  File \"solution.py\", line 3\nValueError: bad k\n\n"
     assert _error_gist(tail) == "ValueError: bad k"

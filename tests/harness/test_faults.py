@@ -19,8 +19,8 @@ import pytest
 from interpgym.core.cache import home
 from interpgym.harness.sandbox import Limits, namespaces_available
 from interpgym.harness.secret import private_dir
-from interpgym.harness.tasks import demo_mean
 from interpgym.harness.task import InvalidSolution
+from interpgym.harness.tasks import demo_mean
 from interpgym.harness.trial import load_artifact, materialize, read_only_digest, run_trial
 
 needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="no unprivileged user/mount/net namespaces here")
@@ -398,7 +398,7 @@ def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val
     hog = trial(demo, "x = bytearray(4 * 1024**3)", memory_mb=512)
     assert hog.status == "oom"
     # ...and says so to the person running campaigns, not only in the store.
-    from interpgym.harness.cli import isolation_warning
+    from interpgym.cli.harness import isolation_warning
 
     assert "no network, file-system or private-data isolation" in isolation_warning()
     monkeypatch.setattr(sandbox, "namespaces_available", lambda: True)

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from interpgym.harness.task import InvalidSolution
-
 from interpgym.sae import architectures, storage
 
 
@@ -103,10 +102,10 @@ def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
 
 
 def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
-    from interpgym.proofs import registry
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.proofs_maxk import BUDGET_OPTIONS, REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
+    from interpgym.proofs import registry
     from interpgym.proofs.lang.export import strategy_program
 
     task = get_task("proofs/maxk")

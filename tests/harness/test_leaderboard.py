@@ -10,7 +10,7 @@ from rich.console import Console
 
 from interpgym.core.errors import UserError
 from interpgym.harness.leaderboard import leaderboard_rows, noise_floor, render_leaderboard
-from interpgym.harness.records import CampaignRecord, TrialRecord
+from interpgym.harness.records import Budgets, CampaignRecord, TrialRecord
 
 
 def trial(n: int, status: str = "ok", normalized: float | None = None, wall_s: float = 1.0) -> TrialRecord:
@@ -34,7 +34,7 @@ def campaign(
         agent=agent,
         agent_kind=kind,  # type: ignore[arg-type]
         seed=0,
-        budgets={},
+        budgets=Budgets(),
         harness_version="test",
         status="finished",
         trials=trials,

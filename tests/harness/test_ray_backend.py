@@ -99,7 +99,7 @@ def test_campaign_on_a_ray_cluster_scores_in_the_harness_and_survives_a_killed_w
     assert all(t.status == "ok" for t in record.trials[1:])
     # Scored by the harness: the same numbers as the local backend gives the same proposals.
     local = run_campaign("demo/mean", None, agent=SlowFirstAgent(), trials=4, seed=0)
-    for remote_trial, local_trial in zip(record.trials[1:], local.trials[1:]):
+    for remote_trial, local_trial in zip(record.trials[1:], local.trials[1:], strict=True):
         assert remote_trial.val_score == pytest.approx(local_trial.val_score)
     assert record.status == "finished" and record.test_score is not None
     assert len(RunStore().trials(record.campaign_id)) == 4

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from interpgym.core.errors import UserError
 from interpgym.harness.leaderboard import leaderboard_rows
-from interpgym.harness.records import CampaignRecord, TrialRecord
+from interpgym.harness.records import Budgets, CampaignRecord, TrialRecord
 from interpgym.report import write_report
 from interpgym.report.page import MARKER
 
@@ -73,7 +73,7 @@ def make_campaign(cid: str, agent: str, kind: str, task: str, statuses: list[str
         agent=agent,
         agent_kind=kind,  # type: ignore[arg-type]
         seed=0,
-        budgets={"trials": len(statuses)},
+        budgets=Budgets(trials=len(statuses)),
         harness_version="test",
         status="finished",
         trials=trials,

@@ -25,18 +25,18 @@ import pytest
 
 import interpgym
 from interpgym.core.cache import home
+from interpgym.core.errors import UserError
 from interpgym.harness import sandbox_init
 from interpgym.harness.campaign import record_trial
 from interpgym.harness.external import campaign_lock, init_workspace, score_workspace
-from interpgym.harness.records import Proposal
+from interpgym.harness.records import Budgets, Proposal
 from interpgym.harness.sandbox import Limits, _parse_report, namespaces_available
 from interpgym.harness.scratch import scratch_root, scratch_tree
 from interpgym.harness.secret import harness_secret, private_dir, private_seed
 from interpgym.harness.store import RunStore
-from interpgym.harness.task import Artifact, InvalidSolution, Score
+from interpgym.harness.task import InvalidSolution, Score
 from interpgym.harness.tasks import demo_mean
 from interpgym.harness.trial import load_artifact, run_trial
-from interpgym.core.errors import UserError
 
 needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="the isolated sandbox is unavailable here")
 
@@ -261,8 +261,8 @@ def test_many_sparse_files_cost_the_harness_nothing(demo, starting_val):  # noqa
 
 
 def test_a_huge_claimed_sae_width_is_refused_before_allocating(tmp_path):  # noqa: ANN001
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     from interpgym.harness.tasks.sae_common import load_checked_sae
 
@@ -327,7 +327,7 @@ def test_non_finite_metrics_never_break_the_store(demo, tmp_path):  # noqa: ANN0
         Score(value=1.0, metrics={"loss": float("inf")})
     store = RunStore(tmp_path / "runs.db")
     campaign = store.create_campaign(task="demo/mean", task_version="x", agent="a", agent_kind="ai", seed=0,
-                                     budgets={"trials": 2}, harness_version="1")
+                                     budgets=Budgets(trials=2), harness_version="1")
     from interpgym.harness.records import TrialRecord
 
     store.add_trial(campaign, TrialRecord(n=1, status="ok", val_score=float("inf"), normalized=float("nan"),
@@ -376,7 +376,7 @@ def test_an_oversized_proposal_is_invalid_and_not_stored_whole(demo, tmp_path): 
     assert outcome.status == "invalid" and "KiB" in outcome.error and outcome.sandbox is None
     store = RunStore(tmp_path / "runs.db")
     campaign = store.create_campaign(task="demo/mean", task_version=demo.version, agent="a", agent_kind="ai",
-                                     seed=0, budgets={"trials": 2}, harness_version="1")
+                                     seed=0, budgets=Budgets(trials=2), harness_version="1")
     from interpgym.harness.campaign import BaselineScores
 
     record_trial(store, demo, campaign, 1, Proposal(files={"solution.py": huge}), outcome, 0.1,

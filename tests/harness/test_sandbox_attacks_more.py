@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from interpgym.harness.campaign import baselines, record_trial
-from interpgym.harness.records import Proposal
+from interpgym.harness.records import Budgets, Proposal
 from interpgym.harness.sandbox import Limits, harness_is_root, namespaces_available
 from interpgym.harness.store import RunStore
 from interpgym.harness.trial import run_trial
@@ -106,7 +106,7 @@ def test_a_non_utf8_artifact_name_is_recorded(demo, tmp_path):  # noqa: ANN001
     assert outcome.status == "invalid"
     store = RunStore(tmp_path / "runs.db")
     campaign = store.create_campaign(task=demo.id, task_version=demo.version, agent="a", agent_kind="ai", seed=0,
-                                     budgets={"trials": 2}, harness_version="1")
+                                     budgets=Budgets(trials=2), harness_version="1")
     record_trial(store, demo, campaign, 1, Proposal(files={}), outcome, 0.1, baselines(demo))
     assert [t.status for t in store.trials(campaign)] == ["invalid"]
 
@@ -232,8 +232,8 @@ def test_vsock_sockets_are_refused(demo):  # noqa: ANN001
 # --- (f) covert channel: locks on the shared read-only binds cross the sandbox -------------
 
 @needs_namespaces
-@pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: system and Python folders are bound, not copied: flock() on their files "
-                                       "is shared with the host and with every concurrent trial (a covert channel)")
+@pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: system and Python folders are bound, not copied: "
+                                       "flock() on their files is shared with the host and with every concurrent trial (a covert channel)")
 def test_locks_on_bound_files_do_not_cross_the_sandbox(demo):  # noqa: ANN001
     import fcntl
 
@@ -328,8 +328,8 @@ def test_an_unencodable_proposal_is_invalid_not_a_crash(demo):  # noqa: ANN001
 
 # --- (c)/(f) the val split is one oracle shared by every campaign -------------------------
 
-@pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: every campaign is scored on the same val split at full precision: 17 "
-                                       "val trials spread over two 10-trial campaigns solve for demo/mean's val target, "
+@pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: every campaign is scored on the same val split at full "
+                                       "precision: 17 val trials spread over two 10-trial campaigns solve for demo/mean's val target, "
                                        "and submitting it beats the reference on test")
 def test_val_feedback_across_campaigns_does_not_beat_the_reference(demo):  # noqa: ANN001
     import torch
@@ -378,7 +378,7 @@ def _finished_campaign(tmp_path: Path, agent: str):  # noqa: ANN202
     """A finished external campaign named `agent`, as `task init --as ai NAME` + `task submit` record it."""
     store = RunStore(tmp_path / "runs.db")
     campaign = store.create_campaign(task="demo/mean", task_version="3", agent=agent, agent_kind="ai", seed=0,
-                                     budgets={"trials": 1}, harness_version="1")
+                                     budgets=Budgets(trials=1), harness_version="1")
     store.finish_campaign(campaign, best_trial=None, best_val=None, test_score=None, normalized_test=None,
                           test_metrics=None)
     return store.campaign(campaign)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from interpgym.harness.campaign import run_campaign
-from interpgym.harness.records import TrialRecord
+from interpgym.harness.records import Budgets, TrialRecord
 from interpgym.harness.store import RunStore
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -82,7 +82,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch,
 def test_trial_numbers_are_enforced(tmp_path):  # noqa: ANN001
     store = RunStore(tmp_path / "runs.db")
     cid = store.create_campaign(task="demo/mean", task_version="1", agent="x", agent_kind="builtin", seed=0,
-                                budgets={"trials": 3}, harness_version="1")
+                                budgets=Budgets(trials=3), harness_version="1")
     store.add_trial(cid, TrialRecord(n=1, status="ok", val_score=1.0, normalized=0.5))
     with pytest.raises(RuntimeError, match="out of order"):
         store.add_trial(cid, TrialRecord(n=1, status="ok", val_score=1.0, normalized=0.5))
@@ -91,3 +91,16 @@ def test_trial_numbers_are_enforced(tmp_path):  # noqa: ANN001
     assert [t.n for t in store.trials(cid)] == [1]
     with sqlite3.connect(tmp_path / "runs.db") as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_budgets_stay_typed_through_the_store(tmp_path):  # noqa: ANN001
+    """Budgets become a dict only inside the store: what goes in comes back as the same `Budgets`,
+    and a row from an older store that lacks a key reads with that key's default."""
+    store = RunStore(tmp_path / "runs.db")
+    budgets = Budgets(trials=3, minutes=2.5, trial_timeout_s=7.0, trial_memory_mb=512)
+    cid = store.create_campaign(task="demo/mean", task_version="1", agent="x", agent_kind="builtin", seed=0,
+                                budgets=budgets, harness_version="1")
+    assert store.campaign(cid).budgets == budgets
+    with sqlite3.connect(tmp_path / "runs.db") as con:
+        con.execute("UPDATE campaigns SET budgets=? WHERE campaign_id=?", ('{"trials": 4}', cid))
+    assert store.campaign(cid).budgets == Budgets(trials=4)

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from interpgym.harness.leaderboard import leaderboard_rows
-from interpgym.harness.records import CampaignRecord, TrialRecord
+from interpgym.harness.records import Budgets, CampaignRecord, TrialRecord
 from interpgym.harness.study import budget_curves, mean_sem
 from tests.harness.test_campaign import invoke
 
@@ -18,7 +18,7 @@ def _campaign(cid: str, agent: str, scores: list[float | None], wall: float = 10
     trials = [TrialRecord(n=i + 1, status="ok" if s is not None else "invalid", val_score=s, normalized=s, wall_s=wall)
               for i, s in enumerate(scores)]
     return CampaignRecord(campaign_id=cid, task="demo/mean", task_version="2", agent=agent, agent_kind=kind,  # type: ignore[arg-type]
-                          seed=0, budgets={}, harness_version="1", status="finished", trials=trials,
+                          seed=0, budgets=Budgets(), harness_version="1", status="finished", trials=trials,
                           normalized_test=test, started_at=float(cid[-1]))
 
 

@@ -18,6 +18,8 @@ console = Console()
 
 DEFAULT_LAYER = 2  # best NS of layers 2 and 4 in a 3-fact ROME trial on SmolLM2-135M (see docs/editing.md)
 DEFAULT_WINDOW = (1, 2, 3)
+MODEL_OPTION = typer.Option(None, "--model", help="HF-format dir, .gguf or cached HF name (default: packaged SmolLM2-135M-Instruct).")
+DEVICE_OPTION = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (default: $INTERPGYM_DEVICE, else cpu).")
 
 
 def _fmt(value: Any) -> str:
@@ -51,10 +53,10 @@ def _load(model: str | None, device: str | None):  # noqa: ANN202
 
 @app.command()
 def facts(
-    model: str | None = typer.Option(None, "--model", help="HF-format dir, .gguf or cached HF name (default: packaged SmolLM2-135M-Instruct)."),
+    model: str | None = MODEL_OPTION,
     seed: int = typer.Option(0, "--seed", help="Seed of the counterfactual targets and neighbour choice."),
     out: Path | None = typer.Option(None, "--out", help="Also write the known facts as a fact file here."),
-    device: str | None = typer.Option(None, "--device"),
+    device: str | None = DEVICE_OPTION,
     json_path: Path | None = typer.Option(None, "--json", help="Write relations, counts and datasheets here."),
 ) -> None:
     """Build the fact set: which seed facts the model knows, per relation, with datasheets."""
@@ -83,9 +85,9 @@ def trace(
     plot: Path | None = typer.Option(None, "--plot", help="Write the AIE heatmaps (residual, MLP, attention) as PNG here."),
     samples: int = typer.Option(5, "--samples", help="Noise samples per fact."),
     window: int = typer.Option(5, "--window", help="Layers restored together for the MLP / attention traces."),
-    model: str | None = typer.Option(None, "--model"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str | None = typer.Option(None, "--device"),
+    model: str | None = MODEL_OPTION,
+    seed: int = typer.Option(0, "--seed", help="Seed of the fact set's targets, tracing noise and edit optimisation."),
+    device: str | None = DEVICE_OPTION,
     json_path: Path | None = typer.Option(None, "--json", help="Write the average indirect effects here."),
 ) -> None:
     """Causal tracing (ROME's): average indirect effect of restoring each (layer, position)."""
@@ -120,9 +122,9 @@ def run(
     retention_facts: int = typer.Option(20, "--retention", help="Unedited known facts checked for retention."),
     cov_tokens: int = typer.Option(100_000, "--cov-tokens", help="Corpus tokens for the key covariance."),
     generation: bool = typer.Option(True, "--generation/--no-generation", help="Score generation efficacy and entropy (slow part)."),
-    model: str | None = typer.Option(None, "--model"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str | None = typer.Option(None, "--device"),
+    model: str | None = MODEL_OPTION,
+    seed: int = typer.Option(0, "--seed", help="Seed of the fact set's targets, tracing noise and edit optimisation."),
+    device: str | None = DEVICE_OPTION,
     plot: Path | None = typer.Option(None, "--plot", help="With --sequential: plot S and retention vs edits as PNG here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write model, method, n_edits, metrics, curve here."),
 ) -> None:

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,13 @@ from interpgym.core.cache import get_or_build, home
 from interpgym.core.errors import UserError
 from interpgym.harness.agents.base import Agent, BudgetExhausted
 from interpgym.harness.agents.registry import make_agent
-from interpgym.harness.records import CampaignRecord, Proposal, TrialRecord
+from interpgym.harness.executors import LocalExecutor, TrialExecutor, execute_proposal  # noqa: F401 (re-exported)
+from interpgym.harness.records import Budgets, CampaignRecord, Proposal, TrialRecord
 from interpgym.harness.sandbox import Limits
 from interpgym.harness.secret import secret_id
 from interpgym.harness.store import RunStore
 from interpgym.harness.task import InvalidSolution, Solution, Task
 from interpgym.harness.tasks import get_task
-from interpgym.harness.executors import LocalExecutor, TrialExecutor, execute_proposal  # noqa: F401 (re-exported)
 from interpgym.harness.trial import TrialOutcome, inputs_dir, run_trial, score_artifact
 
 HARNESS_VERSION = "1"
@@ -162,18 +162,19 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def resolve_budgets(task: Task, trials: int | None, minutes: float | None, agent: str) -> dict[str, Any]:
-    budgets = task.budgets.as_dict()
+def resolve_budgets(task: Task, trials: int | None, minutes: float | None, agent: str) -> Budgets:
+    """The task's budgets with the CLI's `--trials` / `--minutes` applied (one trial for the baseline agents)."""
+    budgets = task.budgets
     if agent in ("starting", "reference"):
-        budgets["trials"] = 1
+        budgets = replace(budgets, trials=1)
     if trials is not None:
         if trials < 1:
             raise UserError(f"--trials must be >= 1 (got {trials})")
-        budgets["trials"] = trials
+        budgets = replace(budgets, trials=trials)
     if minutes is not None:
         if not minutes > 0:
             raise UserError(f"--minutes must be > 0 (got {minutes})")
-        budgets["minutes"] = minutes
+        budgets = replace(budgets, minutes=minutes)
     return budgets
 
 
@@ -263,9 +264,9 @@ def run_campaign(
     next_n, exhausted = len(history) + 1, False
     try:
         while True:
-            while not exhausted and len(in_flight) < workers and next_n <= budgets["trials"]:
+            while not exhausted and len(in_flight) < workers and next_n <= budgets.trials:
                 used = sum(t.wall_s for t in history) + sum(wall for _, _, wall in finished.values())
-                remaining_s = budgets["minutes"] * 60 - used
+                remaining_s = budgets.minutes * 60 - used
                 if remaining_s <= 0:
                     exhausted = True
                     break
@@ -279,8 +280,8 @@ def run_campaign(
                 except BudgetExhausted:
                     exhausted = True
                     break
-                limits = Limits(timeout_s=min(budgets["trial_timeout_s"], max(remaining_s, 1.0)),
-                                memory_mb=budgets["trial_memory_mb"])
+                limits = Limits(timeout_s=min(budgets.trial_timeout_s, max(remaining_s, 1.0)),
+                                memory_mb=budgets.trial_memory_mb)
                 future = executor.submit(task, proposal, seed=seed, limits=limits,
                                          keep_to=artifact_path(campaign_id, next_n))
                 in_flight[next_n] = (future, proposal, start)
@@ -353,7 +354,7 @@ def summary(record: CampaignRecord, store: RunStore | None = None) -> dict[str, 
         "agent_kind": record.agent_kind,
         "seed": record.seed,
         "status": record.status,
-        "budgets": record.budgets,
+        "budgets": record.budgets.as_dict(),
         "harness_version": record.harness_version,
         "trials": [trial_json(t) for t in record.trials],
         "best": {"trial": record.best_trial, "val": record.best_val,

@@ -32,7 +32,15 @@ from typing import Any
 from interpgym.core.cache import home
 from interpgym.core.errors import UserError, require
 from interpgym.harness.campaign import (
-    HARNESS_VERSION, baselines, check_seed, execute_proposal, finalize, prune_artifacts, record_trial, resolve_budgets, artifact_path,
+    HARNESS_VERSION,
+    artifact_path,
+    baselines,
+    check_seed,
+    execute_proposal,
+    finalize,
+    prune_artifacts,
+    record_trial,
+    resolve_budgets,
 )
 from interpgym.harness.records import CampaignRecord, Proposal, TrialRecord
 from interpgym.harness.sandbox import Limits
@@ -175,8 +183,8 @@ def score_workspace(directory: Path, *, store: RunStore | None = None, note: str
 
 def _score_locked(directory: Path, record: CampaignRecord, store: RunStore, note: str) -> TrialRecord:
     require(record.status == "running", f"campaign {record.campaign_id} is already submitted; start a new one with `interpgym task init`")
-    require(len(record.trials) < record.budgets["trials"],
-            f"trial budget spent ({record.budgets['trials']}); submit with `interpgym task submit {directory}`")
+    require(len(record.trials) < record.budgets.trials,
+            f"trial budget spent ({record.budgets.trials}); submit with `interpgym task submit {directory}`")
     task = get_task(record.task)
     require(task.version == record.task_version, f"task {task.id} changed version since this workspace was made")
     proposal = _proposal_from(directory, task)
@@ -184,7 +192,7 @@ def _score_locked(directory: Path, record: CampaignRecord, store: RunStore, note
     n = len(record.trials) + 1
     start = time.perf_counter()
     outcome = execute_proposal(task, proposal, seed=record.seed,
-                               limits=Limits(timeout_s=record.budgets["trial_timeout_s"], memory_mb=record.budgets["trial_memory_mb"]),
+                               limits=Limits(timeout_s=record.budgets.trial_timeout_s, memory_mb=record.budgets.trial_memory_mb),
                                keep_to=artifact_path(record.campaign_id, n))
     trial = record_trial(store, task, record.campaign_id, n, proposal, outcome, time.perf_counter() - start, baselines(task))
     prune_artifacts(task, record.campaign_id, [*record.trials, trial])

@@ -6,7 +6,7 @@ and return a `Proposal`, the leaderboard and report consume `CampaignRecord`s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Status = Literal["ok", "invalid", "crash", "timeout", "oom"]
@@ -50,6 +50,30 @@ class TrialRecord:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Budgets:
+    """Campaign and per-trial budgets a task ships with (CLI options may lower or raise them).
+
+    Typed everywhere in the harness; it becomes a dict only at the store boundary
+    (`as_dict` to write, `from_dict` to read).
+    """
+
+    trials: int = 20
+    minutes: float = 30.0
+    trial_timeout_s: float = 300.0
+    trial_memory_mb: int = 4096
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trials": self.trials, "minutes": self.minutes,
+                "trial_timeout_s": self.trial_timeout_s, "trial_memory_mb": self.trial_memory_mb}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any] | None) -> Budgets:
+        """The budgets a store row recorded; a key it lacks (an older row) takes the default."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in (stored or {}).items() if key in names})
+
+
 @dataclass
 class CampaignRecord:
     """A campaign: one agent working on one task version, and its trials."""
@@ -60,7 +84,7 @@ class CampaignRecord:
     agent: str
     agent_kind: AgentKind
     seed: int
-    budgets: dict[str, Any]
+    budgets: Budgets
     harness_version: str
     status: Literal["running", "finished"] = "running"
     trials: list[TrialRecord] = field(default_factory=list)

@@ -48,8 +48,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from interpgym.harness import sandbox_init
 from interpgym.core.errors import UserError
+from interpgym.harness import sandbox_init
 from interpgym.harness.cgroup import TrialCgroup
 from interpgym.harness.scratch import scratch_tree
 
@@ -225,7 +225,7 @@ def _own(paths: Sequence[Path], uid: int) -> None:
 
 def _open_up(workspace: Path) -> None:
     """Make the workspace readable (not writable) by any uid: the trial's uid must read its inputs."""
-    for dirpath, dirnames, filenames in os.walk(workspace):
+    for dirpath, _dirnames, filenames in os.walk(workspace):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -311,8 +311,8 @@ class TrialUser:
 def prepare_workspace(workspace: Path, writable: Sequence[Path]) -> TrialUser:
     """Set the workspace's ownership for one run, before the caller stamps its read-only files.
 
-    As root (with or without namespaces: untrusted code never runs as root): every file becomes readable by anyone and writable by root only, the
-    workspace folder becomes sticky (the solution may add entries there, not touch
+    As root (with or without namespaces: untrusted code never runs as root): every file becomes readable
+    by anyone and writable by root only, the workspace folder becomes sticky (the solution may add entries there, not touch
     root's), and the `writable` folders are handed to a fresh trial uid. Otherwise nothing changes (the
     solution runs as the harness's user, and the harness's read-only check applies).
     """

@@ -21,7 +21,7 @@ from typing import Any
 
 from interpgym.core.cache import home
 from interpgym.core.errors import UserError
-from interpgym.harness.records import CampaignRecord, TrialRecord
+from interpgym.harness.records import Budgets, CampaignRecord, TrialRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -152,14 +152,14 @@ class RunStore:
             db.execute("COMMIT")
 
     def create_campaign(self, *, task: str, task_version: str, agent: str, agent_kind: str, seed: int,
-                        budgets: dict[str, Any], harness_version: str, options: dict[str, Any] | None = None) -> str:
+                        budgets: Budgets, harness_version: str, options: dict[str, Any] | None = None) -> str:
         """Insert a new running campaign; return its id."""
         campaign_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO campaigns (campaign_id, task, task_version, agent, agent_kind, seed, budgets,"
                 " harness_version, started_at, options) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (campaign_id, task, task_version, _clip(agent, 200), agent_kind, seed, _dumps(budgets), harness_version,
+                (campaign_id, task, task_version, _clip(agent, 200), agent_kind, seed, _dumps(budgets.as_dict()), harness_version,
                  time.time(), _dumps(options or {})),
             )
         return campaign_id
@@ -217,7 +217,7 @@ class RunStore:
                   db.execute("SELECT * FROM trials WHERE campaign_id=? ORDER BY n", (row["campaign_id"],))]
         return CampaignRecord(
             campaign_id=row["campaign_id"], task=row["task"], task_version=row["task_version"], agent=row["agent"],
-            agent_kind=row["agent_kind"], seed=row["seed"], budgets=_loads(row["budgets"]),
+            agent_kind=row["agent_kind"], seed=row["seed"], budgets=Budgets.from_dict(_loads(row["budgets"])),
             harness_version=row["harness_version"], status=row["status"], trials=trials,
             best_val=row["best_val"], best_trial=row["best_trial"], test_score=row["test_score"],
             normalized_test=row["normalized_test"], started_at=row["started_at"], finished_at=row["finished_at"],

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from interpgym.core.errors import UserError
 from interpgym.core.hashing import config_hash
+from interpgym.harness.records import Budgets
 
 Split = Literal["val", "test"]
 MAX_JSON_BYTES = 1 << 20  # default cap per artifact JSON file: parsed JSON takes up to ~25x its size in memory
@@ -94,20 +95,6 @@ def _require_finite(value: Any, where: str) -> None:
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _require_finite(item, f"{where}[{i}]")
-
-
-@dataclass(frozen=True)
-class Budgets:
-    """Campaign and per-trial budgets a task ships with (CLI options may lower or raise them)."""
-
-    trials: int = 20
-    minutes: float = 30.0
-    trial_timeout_s: float = 300.0
-    trial_memory_mb: int = 4096
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"trials": self.trials, "minutes": self.minutes,
-                "trial_timeout_s": self.trial_timeout_s, "trial_memory_mb": self.trial_memory_mb}
 
 
 @dataclass(frozen=True)

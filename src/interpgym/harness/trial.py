@@ -36,7 +36,6 @@ from safetensors.torch import load_file
 from interpgym.core.cache import get_or_build, home
 from interpgym.core.errors import UserError
 from interpgym.harness.records import Status
-from interpgym.harness.secret import secret_id
 from interpgym.harness.sandbox import (
     Limits,
     SandboxResult,
@@ -46,6 +45,7 @@ from interpgym.harness.sandbox import (
     workspace_quota,
 )
 from interpgym.harness.scratch import scratch_tree
+from interpgym.harness.secret import secret_id
 from interpgym.harness.task import MAX_JSON_BYTES, Artifact, InvalidSolution, Score, Split, Task
 
 ARTIFACT_DIR = "artifact"

@@ -153,7 +153,7 @@ def _campaign_html(campaign: CampaignRecord, plot: str) -> str:
     elapsed = ""
     if campaign.finished_at is not None and campaign.started_at:
         elapsed = f" · {campaign.finished_at - campaign.started_at:.0f} s"
-    budgets = ", ".join(f"{escape(str(key))}={escape(str(value))}" for key, value in sorted(campaign.budgets.items()))
+    budgets = ", ".join(f"{escape(str(key))}={escape(str(value))}" for key, value in sorted(campaign.budgets.as_dict().items()))
     trials = "".join(_trial_row(trial, campaign.best_trial) for trial in sorted(campaign.trials, key=lambda t: t.n))
     return (
         f'<div class="campaign" id="campaign-{escape(_slug(campaign.campaign_id))}">'

@@ -65,7 +65,7 @@ def plot_campaign(campaign: CampaignRecord, path: Path, noise_floor: float | Non
         if noise_floor:
             axes.axhspan(1.0 - noise_floor, 1.0 + noise_floor, color="grey", alpha=0.15, label="reference noise")
     if points:
-        xs, ys = zip(*points)
+        xs, ys = zip(*points, strict=True)
         axes.plot(xs, ys, "o", color=_OK_COLOUR, markersize=4, label="ok trial")
         if normalised:  # higher is better; raw scores carry no direction here, so no best line
             best_so_far = [max(ys[: i + 1]) for i in range(len(ys))]
@@ -124,7 +124,7 @@ def plot_budget_curves(curves: Sequence[AgentCurves], path: Path, title: str, no
                 continue
             axes.plot(xs, ys, marker="o" if key == "trials" else None, markersize=3, color=colour,
                       label=label if key == "trials" else None)
-            axes.fill_between(xs, [y - s for y, s in zip(ys, sems)], [y + s for y, s in zip(ys, sems)],
+            axes.fill_between(xs, [y - s for y, s in zip(ys, sems, strict=True)], [y + s for y, s in zip(ys, sems, strict=True)],
                               color=colour, alpha=0.2, linewidth=0)
     for axes in (by_trial, by_time):
         axes.axhline(0.0, color="grey", linestyle="--", linewidth=1)

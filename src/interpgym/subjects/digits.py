@@ -36,8 +36,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from interpgym.core.cache import get_or_build
-from interpgym.core.seeding import numpy_random_state
 from interpgym.core.errors import require
+from interpgym.core.seeding import numpy_random_state
 from interpgym.core.threads import torch_threads
 from interpgym.subjects.activations import SPLITS, Reconstruct, SAEDefaults, Split
 from interpgym.subjects.splice import ablation_metrics, apply_reconstruct, kl_div

@@ -37,8 +37,8 @@ from typing import Any
 
 from safetensors.torch import save_file
 
-from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
+from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.tasks.proofs_common import check_and_audit, language_guide
 from interpgym.proofs.lang.export import cubic_program, strategy_program
 from interpgym.proofs.registry import strategies
@@ -48,7 +48,7 @@ ID, VERSION = "proofs/maxk", "2"
 MODEL = MaxKConfig()  # the paper's default config, seed 0
 EXCLUDED = ("brute-force",)
 
-INSTRUCTIONS = f"""\
+INSTRUCTIONS = """\
 # proofs/maxk — write a proof program: the tightest certified bound within a FLOP budget
 
 **Model.** A 1-layer, 1-head, attention-only transformer reads K = 4 tokens from a
@@ -68,10 +68,10 @@ of it costs no more FLOPs than the budget proof's program
 The harness checks it with the trusted kernel, counts the FLOPs of the check (matmul =
 out x (2 inner - 1), elementwise 1 per element) and scores the certified bound b
 (higher is better). Rejected by the kernel or over budget = invalid (the message names
-the rule and step). `{{"strategy": NAME}}` with a registered strategy name (list in
+the rule and step). `{"strategy": NAME}` with a registered strategy name (list in
 `data/info.json`) still works: the harness exports that strategy as a program.
 
-{{guide}}
+{guide}
 You may edit `solution.py` only; `params.json` holds the choice of parameter-only
 agents (`strategy`: the registered strategy whose program the template writes).
 """

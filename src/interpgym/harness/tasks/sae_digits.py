@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import save_file
 
 from interpgym.harness.secret import private_seed
-from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
+from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.tasks.sae_common import SOLUTION, decode, encode_within_budget, load_checked_sae, sae_search_space
 from interpgym.sae.metrics import TopActivations, fvu, monosemanticity
 from interpgym.subjects.digits import DigitsConfig, DigitsSubject

@@ -26,10 +26,16 @@ import torch
 from safetensors.torch import save_file
 
 from interpgym.harness.secret import private_seed
-from interpgym.harness.tasks.plots import metric_scatter
 from interpgym.harness.task import Artifact, Budgets, Score, Solution, Split, Task
-from interpgym.harness.tasks.sae_common import (SOLUTION, decode, encode_within_budget, k_within_l0_budget,
-                                                load_checked_sae, sae_search_space)
+from interpgym.harness.tasks.plots import metric_scatter
+from interpgym.harness.tasks.sae_common import (
+    SOLUTION,
+    decode,
+    encode_within_budget,
+    k_within_l0_budget,
+    load_checked_sae,
+    sae_search_space,
+)
 from interpgym.sae.metrics import fvu, ground_truth_metrics
 from interpgym.subjects.toy_superposition import ToyConfig, ToySubject
 
@@ -71,9 +77,8 @@ limit; there is no network.
 
 # The top-k family only: its L0 is set by k, so the hard L0 budget is a constraint known
 # before running. ReLU/JumpReLU SAEs reach a given L0 only through a calibrated penalty
-# (measured on this task: relu with coefficient 1.5 -> L0 14.8, 3.4 -> L0 9.0, both
-# invalid), so a parameter search over them spent most trials over budget; they remain
-# open to agents that edit solution.py.
+# (the measurements are in docs/harness.md), so a parameter search over them spent most
+# trials over budget; they remain open to agents that edit solution.py.
 SEARCH_SPACE = sae_search_space(width=(128, 1024), max_k=8, max_steps=3000, archs=("topk", "batchtopk"))
 L0_BUDGET = ToyConfig().mean_l0  # the toy model's true mean L0 (the seed does not change it)
 STARTING = {"arch": "topk", "width": 256, "k": 5, "lr": 1e-3, "steps": 100, "batch_size": 1024}

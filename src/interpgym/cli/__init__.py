@@ -12,9 +12,9 @@ import sys
 
 import typer
 
+from interpgym.cli.harness import register as register_harness
 from interpgym.core.errors import UserError
 from interpgym.editing.cli import app as edit_app
-from interpgym.harness.cli import register as register_harness
 from interpgym.probing.cli import app as probe_app
 from interpgym.proofs.cli import app as proofs_app
 from interpgym.sae.cli import app as sae_app

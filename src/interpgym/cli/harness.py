@@ -1,4 +1,5 @@
-"""Top-level harness commands: `run`, `tasks`, `campaign`, `task`, `leaderboard`, `report`."""
+"""Harness commands (the command-line layer, above both `harness` and `report`): `run`, `tasks`, `campaign`, `task`,
+`leaderboard`, `report`, `study`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from interpgym.core.errors import UserError
-from interpgym.core.outputs import check_output_path
 from interpgym.core.jsonio import write_json_atomic
+from interpgym.core.outputs import check_output_path
+from interpgym.core.progress import progress_bar
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,12 +28,20 @@ task_app = typer.Typer(no_args_is_help=True, help="Work on a task yourself (the 
 MAIN_JOB_TASKS = ("sae/toy", "proofs/maxk")
 WORKERS_OPTION = typer.Option(1, "--workers", help="Trials in flight at once per campaign.")
 REPORT_OUT_OPTION = typer.Option(None, "--out", help="Report directory (default $INTERPGYM_HOME/report).")
+JSON_OPTION = typer.Option(None, "--json", help="Also write the results as JSON to this file.")
+SEED_OPTION = typer.Option(0, "--seed", help="The campaign's seed (>= 0): same seed, same proposals and splits.")
 
 
 def check_output(path: Path | None, *, directory: bool = False) -> None:
     """Fail before any work (one-line `UserError`) if results could not be written to `path`
     (`--out` for a directory, else `--json`): `core.outputs.check_output_path`."""
     check_output_path(path, "--out" if directory else "--json", directory=directory)
+
+
+def check_outputs(json_path: Path | None, out: Path | None) -> None:
+    """`check_output` for a command's `--json` file and its `--out` report directory."""
+    check_output(json_path)
+    check_output(out, directory=True)
 
 
 def isolation_warning() -> str | None:
@@ -61,7 +71,7 @@ def tasks_listing(with_baselines: bool = True) -> list[dict]:
     from interpgym.harness.tasks import available_task_ids, get_task
 
     rows = []
-    with Progress(TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+    with progress_bar(console=err_console, transient=True) as bar:
         step = bar.add_task("", total=None)
         for task_id in available_task_ids():
             task = get_task(task_id)
@@ -76,9 +86,8 @@ def tasks_listing(with_baselines: bool = True) -> list[dict]:
     return rows
 
 
-def _campaign_progress(total: int, label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-                    TimeElapsedColumn(), console=err_console, transient=True)
+def _campaign_progress() -> Progress:
+    return progress_bar(console=err_console, transient=True, extra_columns=(TextColumn("{task.fields[best]}"),))
 
 
 def run_one_campaign(task: str | None, agent: str | None, *, trials: int | None, minutes: float | None, seed: int,
@@ -96,14 +105,14 @@ def run_one_campaign(task: str | None, agent: str | None, *, trials: int | None,
     _warn_if_not_isolated()
     if resume:
         record = store.campaign(resume)
-        total, label = record.budgets["trials"], f"{record.agent} on {record.task}"
+        total, label = record.budgets.trials, f"{record.agent} on {record.task}"
     else:
-        total = resolve_budgets(get_task(task), trials, minutes, agent or "optuna")["trials"]
+        total = resolve_budgets(get_task(task), trials, minutes, agent or "optuna").trials
         label = f"{agent or 'optuna'} on {task}"
     best: list[float] = []
     try:
-        with _campaign_progress(total, label) as bar:
-            step = bar.add_task("", total=total, best="", completed=len(store.trials(resume)) if resume else 0)
+        with _campaign_progress() as bar:
+            step = bar.add_task(label, total=total, best="", completed=len(store.trials(resume)) if resume else 0)
 
             def on_trial(trial) -> None:  # noqa: ANN001
                 if trial.normalized is not None:
@@ -213,7 +222,7 @@ def leaderboard_json(task: str | None = None) -> tuple[list, list]:
 
     campaigns = [c for c in RunStore().campaigns(task) if c.status == "finished"]
     task_ids = sorted({c.task for c in campaigns if c.task in TASKS})
-    with Progress(TextColumn("{task.description}"), console=err_console, transient=True) as bar:
+    with progress_bar(console=err_console, transient=True) as bar:
         bar.add_task("measuring noise floors (reference over 3 seeds; cached)", total=None)
         floors = noise_floors(task_ids)
     return leaderboard_rows(campaigns, noise_floors=floors), campaigns
@@ -221,9 +230,8 @@ def leaderboard_json(task: str | None = None) -> tuple[list, list]:
 
 def write_html_report(out: Path) -> Path:
     from interpgym.harness.campaign import task_plots
-    from interpgym.report.page import write_report
-
     from interpgym.harness.tasks import TASKS, get_task
+    from interpgym.report.page import write_report
 
     rows, campaigns = leaderboard_json()
     names = {task_id: get_task(task_id).score_name for task_id in {c.task for c in campaigns} if task_id in TASKS}
@@ -261,7 +269,7 @@ def register(app: typer.Typer) -> None:
             None, "--agent", help="starting | reference | random | optuna | llm (default optuna; a resumed campaign keeps its own)."),
         trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget (default: the task's)."),
         minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock budget (default: the task's)."),
-        seed: int = typer.Option(0, "--seed"),
+        seed: int = SEED_OPTION,
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue the campaign with this id."),
         model: Optional[str] = typer.Option(None, "--model", help="llm agent: model name."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="llm agent: OpenAI-compatible endpoint."),
@@ -302,7 +310,7 @@ def register(app: typer.Typer) -> None:
             write_json_atomic(json_path, result)
 
     @campaign_app.command("show")
-    def campaign_show(campaign_id: str, json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+    def campaign_show(campaign_id: str = typer.Argument(..., help="Campaign id (see `interpgym leaderboard`)."), json_path: Optional[Path] = JSON_OPTION) -> None:
         """Show a recorded campaign: its trials (what each tried, status, score, metrics, error), the best config."""
         check_output(json_path)
         from interpgym.harness.campaign import summary
@@ -318,7 +326,7 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Argument(..., help="Task id."),
         directory: Path = typer.Argument(..., help="New (or empty) directory for the workspace."),
         as_: tuple[str, str] = typer.Option(..., "--as", help="Who works on it: `human NAME` or `ai NAME`."),
-        seed: int = typer.Option(0, "--seed"),
+        seed: int = SEED_OPTION,
         trials: Optional[int] = typer.Option(None, "--trials", help="Trial budget (default: the task's)."),
     ) -> None:
         """Start an external campaign: a workspace with the editable files, instructions and inputs."""
@@ -330,8 +338,9 @@ def register(app: typer.Typer) -> None:
                       markup=False, highlight=False)
 
     @task_app.command("score")
-    def task_score(directory: Path = typer.Argument(...), note: str = typer.Option("", "--note"),
-                   json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+    def task_score(directory: Path = typer.Argument(..., help="The workspace made by `task init`."),
+                   note: str = typer.Option("", "--note", help="A note recorded with this trial."),
+                   json_path: Optional[Path] = JSON_OPTION) -> None:
         """Run one recorded val trial of the workspace's editable files (counts against the budget)."""
         check_output(json_path)
         from interpgym.harness.external import score_workspace
@@ -347,7 +356,7 @@ def register(app: typer.Typer) -> None:
                       + (f"\n{trial.error}" if trial.error else ""), markup=False, highlight=False)
 
     @task_app.command("submit")
-    def task_submit(directory: Path = typer.Argument(...), json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+    def task_submit(directory: Path = typer.Argument(..., help="The workspace made by `task init`."), json_path: Optional[Path] = JSON_OPTION) -> None:
         """End the workspace's campaign: its best val trial is scored once on the test split."""
         check_output(json_path)
         from interpgym.harness.campaign import summary
@@ -361,8 +370,8 @@ def register(app: typer.Typer) -> None:
             write_json_atomic(json_path, result)
 
     @app.command("leaderboard")
-    def leaderboard_cmd(task: Optional[str] = typer.Option(None, "--task"),
-                        json_path: Optional[Path] = typer.Option(None, "--json")) -> None:
+    def leaderboard_cmd(task: Optional[str] = typer.Option(None, "--task", help="Only this task id."),
+                        json_path: Optional[Path] = JSON_OPTION) -> None:
         """Per task and agent: best normalised val and test, trials, failures, wall time, noise marks."""
         check_output(json_path)
         from interpgym.harness.leaderboard import render_campaign_ids, render_leaderboard
@@ -394,11 +403,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of each agent's first campaign."),
         workers: int = WORKERS_OPTION,
         out: Optional[Path] = REPORT_OUT_OPTION,
-        json_path: Optional[Path] = typer.Option(None, "--json"),
+        json_path: Optional[Path] = JSON_OPTION,
     ) -> None:
         """Several campaigns per agent on TASK (plus recorded human/AI ones): budget curves, test mean ± SEM, statuses."""
-        check_output(json_path)
-        check_output(out, directory=True)
+        check_outputs(json_path, out)
         from interpgym.core.cache import home
         from interpgym.harness.campaign import check_seed
         from interpgym.harness.study import run_study
@@ -408,8 +416,7 @@ def register(app: typer.Typer) -> None:
         check_seed(seed)
         names = [name.strip() for name in agents.split(",") if name.strip()]
         _warn_if_not_isolated()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console, transient=True) as bar:
+        with progress_bar(console=err_console, transient=True) as bar:
             step = bar.add_task(f"study on {task}: campaigns", total=len(names) * campaigns)
             pooled, curves = run_study(task, names, campaigns=campaigns, trials=trials, minutes=minutes, seed=seed,
                                        workers=workers, on_campaign=lambda _: bar.advance(step))
@@ -436,14 +443,13 @@ def register(app: typer.Typer) -> None:
     def run(
         trials: int = typer.Option(8, "--trials", help="Trials per task."),
         minutes: float = typer.Option(4.0, "--minutes", help="Wall-clock budget per task."),
-        seed: int = typer.Option(0, "--seed"),
+        seed: int = SEED_OPTION,
         workers: int = WORKERS_OPTION,
         out: Optional[Path] = REPORT_OUT_OPTION,
-        json_path: Optional[Path] = typer.Option(None, "--json"),
+        json_path: Optional[Path] = JSON_OPTION,
     ) -> None:
         """The main job: an optuna campaign on sae/toy and proofs/maxk, then the leaderboard and the report."""
-        check_output(json_path)
-        check_output(out, directory=True)
+        check_outputs(json_path, out)
         from interpgym.core.cache import home
         from interpgym.harness.leaderboard import render_campaign_ids, render_leaderboard
 
