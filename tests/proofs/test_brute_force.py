@@ -19,7 +19,7 @@ def test_agrees_with_forward_trained(config: tuple) -> None:
     w = small_model(*config)
     result = brute_force(w)
     truth = forward_correct(w)
-    assert torch.equal(result.extra["correct"], truth)
+    assert torch.equal(result.correct, truth)
     assert result.certified == int(truth.sum())
     assert result.total == w.vocab**w.k
 

@@ -54,7 +54,7 @@ def test_sound_on_trained_models(config: tuple) -> None:
     for result in results:
         assert_sound(result, w, truth)
     brute, cubic = results[0], results[1]
-    assert brute.extra["exact_loss"] == pytest.approx(float(truth.mean()), rel=1e-4)
+    assert brute.exact_loss == pytest.approx(float(truth.mean()), rel=1e-4)
     # brute force is tight up to the float32 slack; the cubic proof is non-vacuous (below log v)
     assert brute.bound <= cubic.bound and cubic.bound < torch.log(torch.tensor(float(w.vocab)))
 

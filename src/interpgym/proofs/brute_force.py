@@ -112,8 +112,7 @@ def exact_correctness(
     input x_i, where inputs within the float error slack are evaluated exactly that way.
     `advance(n)` is called after each chunk of n inputs. Cost O(v^K K v) FLOPs.
     On CPU it runs on one intra-op thread: the chunks are small enough that thread
-    synchronisation costs more than it saves (measured 15x slower with 2 threads on a
-    loaded 2-core machine).
+    synchronisation costs more than it saves (docs/proofs.md, "Cost accounting").
     """
     with cpu_threads(1, w.W_E.device):
         return _exact_correctness(w, prefixes_per_chunk, advance)
@@ -185,8 +184,8 @@ def brute_force(w: MaxKWeights, *, advance: Advance | None = None) -> ProofResul
         wall_s=wall,
         unexplained_dim=float(total),
         complexity=COMPLEXITY,
+        correct=exact.correct,
         extra={
-            "correct": exact.correct,
             "decided_by_forward": exact.decided_by_forward,
             "slack": exact.slack,
             "naive_forward_flops": naive_forward_flops(w),

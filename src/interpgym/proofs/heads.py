@@ -133,7 +133,7 @@ def heads_brute_force(w: MaxKHeadsWeights, *, advance: Callable[[int], None] | N
     total = input_count(w.vocab, w.k)
     return ProofResult(strategy=BRUTE_FORCE, certified=int(correct.sum()), total=total, flops=counter.total,
                        wall_s=time.perf_counter() - started, unexplained_dim=float(total), complexity="O(v^K H K v)",
-                       extra={"correct": correct, "slack": slack})
+                       correct=correct, extra={"slack": slack})
 
 
 def arrangements(k: int) -> list[tuple[int, ...]]:

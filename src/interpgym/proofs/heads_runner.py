@@ -35,7 +35,7 @@ def prove_heads(w: MaxKHeadsWeights, names: list[str], advance: Any = None) -> M
     results = []
     for name in names:
         result = exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w)
-        audit(result, exact.extra["correct"], w.vocab, w.k)
+        audit(result, exact.correct, w.vocab, w.k)
         results.append(result)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 

@@ -69,6 +69,7 @@ class LossResult:
     unexplained_dim: float
     complexity: str
     log_excess: LogExcess | None = field(default=None, repr=False)
+    exact_loss: float | None = None  # set by brute force only: the exact mean loss the others are audited against
     extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self, exact_loss: float) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def prove_loss(w: MaxKWeights, names: list[str], *, advance: Callable[[int], Non
     table = loss_strategies()
     with torch_threads(1) if w.W_E.device.type == "cpu" else nullcontext():
         exact = loss_brute_force.brute_force_loss(w, advance=advance)
-        exact_loss = exact.extra["exact_loss"]
+        exact_loss = exact.exact_loss
         results = []
         for name in names:
             result = exact if name == loss_brute_force.NAME else table[name](w)

@@ -17,6 +17,8 @@ class ProofResult:
     search is excluded), measured by `interpgym.core.flops.FlopCounter`.
     `unexplained_dim` is the paper's unexplained dimensionality of the proof.
     `ok` / `ok_pure` (see `certificates`) let tests check soundness per input.
+    `correct` is set by the brute-force strategies only: the exact per-input verdict (flat
+    index over v^K inputs, `tokens_of` order) that audits compare other certificates against.
     """
 
     strategy: str
@@ -28,6 +30,7 @@ class ProofResult:
     complexity: str
     ok: Bool[Tensor, "m q c n"] | None = field(default=None, repr=False)
     ok_pure: Bool[Tensor, "m q"] | None = field(default=None, repr=False)
+    correct: Bool[Tensor, " inputs"] | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

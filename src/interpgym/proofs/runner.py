@@ -82,7 +82,7 @@ def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | 
     table = strategies()
     with cpu_threads(1, w.W_E.device):
         exact = brute_force(w, advance=advance)
-        correct = exact.extra["correct"]
+        correct = exact.correct
         results = []
         for name in names:
             result = exact if name == BRUTE_FORCE else table[name](w)

@@ -28,7 +28,7 @@ def correct_inputs(w: MaxKWeights, key: str) -> Tensor:
     """Brute force's per-input verdicts on `w` (cached under `key`, one entry per model)."""
     if key not in _CORRECT:
         with torch_threads(1):
-            _CORRECT[key] = brute_force(w).extra["correct"]
+            _CORRECT[key] = brute_force(w).correct
     return _CORRECT[key]
 
 

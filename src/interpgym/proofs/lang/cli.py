@@ -60,7 +60,7 @@ def run_check(program_path: Path, weights: MaxKWeights, model: dict[str, Any], j
         from interpgym.proofs.runner import audit as audit_against
 
         exact = brute_force(weights)
-        audit_against(result.as_proof_result(str(program_path)), exact.extra["correct"], weights.vocab, weights.k)
+        audit_against(result.as_proof_result(str(program_path)), exact.correct, weights.vocab, weights.k)
         report["exact_accuracy"] = exact.bound
     table = Table(title=f"proof program {program_path.name}: accepted")
     for column in ("bound", "certified", "FLOPs", "unexpl. dim", "wall s"):
