@@ -171,7 +171,7 @@ def logits_residual(w: ModAddWeights, pairs: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def test_quadrature_factorisation_is_exact() -> None:
+def test_quadrature_bound_is_below_every_true_margin() -> None:
     """On the constructed model (no residuals) the proof's margin bound equals the brute-force minimum
     margin over each diagonal a - b = m, up to the per-shift minimum it takes (so never above it)."""
     w = constructed_pizza(13)
@@ -191,7 +191,9 @@ def test_constructed_model_is_fully_certified() -> None:
 @pytest.mark.parametrize("noise", [1e-4, 1e-3, 3e-3, 1e-2, 0.05])
 def test_sound_on_perturbed_constructions(noise: float) -> None:
     for seed in range(3):
-        assert_sound(perturbed(constructed_pizza(13), noise, seed))
+        bound, exact = assert_sound(perturbed(constructed_pizza(13), noise, seed))
+        if noise <= 1e-4:  # near the construction the proof still certifies everything
+            assert bound == exact == 1.0
 
 
 def test_sound_on_random_weights() -> None:

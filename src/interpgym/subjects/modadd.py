@@ -284,9 +284,16 @@ __all__ = ["ModAddConfig", "ModAddWeights", "ModAddModel", "train_modadd", "logi
            "labels", "all_inputs", "train_split", "load_weights", "constructed_pizza", "ATTENTION_KINDS", "WEIGHT_NAMES"]
 
 
-def constructed_pizza(p: int, frequencies: tuple[int, ...] = (1, 2, 3), neurons_per_frequency: int = 16) -> ModAddWeights:
+def spread_frequencies(p: int) -> tuple[int, ...]:
+    """Three distinct frequencies in [1, (p-1)//2] spread over the range (1, 2, 3 for p = 7; 6, 14, 22 for p = 59)."""
+    top = max(1, (p - 1) // 2)
+    return tuple(sorted({min(top, max(1, round(top * f))) for f in (0.22, 0.5, 0.78)} or {1}))
+
+
+def constructed_pizza(p: int, frequencies: tuple[int, ...] | None = None, neurons_per_frequency: int = 16) -> ModAddWeights:
     """A hand-built constant-attention ("pizza") model that implements the numerical-integration
-    algorithm exactly (a reference for tests and benchmarks, no training).
+    algorithm exactly (a reference for tests and benchmarks, no training); frequencies default to
+    `spread_frequencies(p)`.
 
     One head, uniform attention, d_model = 4 K for K frequencies: W_E[a] holds 3 (cos w a, sin w a)
     per frequency (so the attention average carries cos w a + cos w b), the '=' token and the
@@ -295,6 +302,7 @@ def constructed_pizza(p: int, frequencies: tuple[int, ...] = (1, 2, 3), neurons_
     that W_U reads, so the logits are the quadrature sum_j ReLU(cos(theta + phi_j)) cos(w c + 2 phi_j)
     of each frequency, maximal at c = a + b mod p.
     """
+    frequencies = spread_frequencies(p) if frequencies is None else frequencies
     K, N = len(frequencies), neurons_per_frequency
     d = 4 * K
     W_E = torch.zeros(p + 1, d)
