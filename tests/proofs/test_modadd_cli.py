@@ -25,7 +25,7 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert set(report) == {"model", "exact_accuracy", "results", "checkpoints"}
     model = report["model"]
     assert set(model) == {"seed", "p", "d_model", "n_heads", "d_mlp", "attention", "train_steps", "weights"}
-    assert (model["seed"], model["p"], model["attention"], model["train_steps"]) == (1, 7, "learned", 60)
+    assert (model["seed"], model["p"], model["attention"], model["train_steps"]) == (1, 7, "uniform", 60)
     assert [r["strategy"] for r in report["results"]] == ["brute-force", "quadrature"]
     for row in report["results"]:
         assert set(row) == ROW_KEYS
@@ -36,21 +36,24 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert report["checkpoints"][-1]["exact_accuracy"] == report["exact_accuracy"]
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "pareto-training.png").read_bytes()[:4] == b"\x89PNG"
+    initial = load_file(str(Path(model["weights"]).parent / "checkpoints" / "step_000000.safetensors"))
+    assert torch.equal(load_file(model["weights"])["W_Q"], initial["W_Q"])  # uniform attention leaves W_Q untrained
     # the weights file alone reproduces the exact accuracy
-    weights = ModAddWeights.from_dict(load_file(model["weights"]))
+    weights = ModAddWeights.from_dict(load_file(model["weights"]), uniform_attention=model["attention"] == "uniform")
     pairs = all_inputs(7)
     assert correct_mask(logits(weights, pairs), pairs).double().mean().item() == report["exact_accuracy"]
 
 
-def test_uniform_attention_and_strategy_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_learned_attention_and_strategy_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out.json"
-    code = run_cli(["proofs", "modadd", *SMALL, "--attention", "uniform", "--strategies", "quadrature", "--json", str(out)], monkeypatch)
+    code = run_cli(["proofs", "modadd", *SMALL, "--attention", "learned", "--strategies", "quadrature", "--json", str(out)], monkeypatch)
     assert code == 0
     report = json.loads(out.read_text())
-    assert report["model"]["attention"] == "uniform"
+    assert report["model"]["attention"] == "learned"
     assert [r["strategy"] for r in report["results"]] == ["quadrature"]
-    untrained = load_file(report["model"]["weights"])
-    assert torch.isfinite(untrained["W_in"]).all()
+    final = load_file(report["model"]["weights"])
+    initial = load_file(str(Path(report["model"]["weights"]).parent / "checkpoints" / "step_000000.safetensors"))
+    assert not torch.equal(final["W_Q"], initial["W_Q"])  # learned attention trains W_Q
 
 
 @pytest.mark.parametrize(

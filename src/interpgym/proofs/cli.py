@@ -140,7 +140,7 @@ def modadd(
     p: int = typer.Option(59, "--p", help="Modulus p (>= 2): the model adds a + b mod p."),
     seed: int = typer.Option(0, "--seed", help="Training seed of the model."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the recipe's)."),
-    attention: str = typer.Option("learned", "--attention", help="learned (the grokking model) or uniform (constant attention, the 'pizza' model)."),
+    attention: str = typer.Option("uniform", "--attention", help="uniform (constant attention: the 'pizza' model the proof's paper studies) or learned (the grokking model)."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, quadrature."),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png)."),

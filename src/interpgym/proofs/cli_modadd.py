@@ -20,7 +20,7 @@ def run_modadd_proofs(
     p: int = 59,
     seed: int = 0,
     steps: int | None = None,
-    attention: str = "learned",
+    attention: str = "uniform",
     strategies: str = "all",
     checkpoints: bool = False,
     plot: Optional[Path] = None,

@@ -9,10 +9,11 @@ r' = r + ReLU(r W_in) W_out, and the logits over the p answers are r' W_U. The l
 (a + b) mod p; an input is correct iff that answer's logit is strictly above every
 other (a tie counts as wrong).
 
-`attention="learned"` trains the attention scores as usual; `attention="uniform"`
-fixes every head's pattern to 1/3 per position (the constant-attention "pizza" model
-of Zhong et al. 2023, the one Yip et al. 2024 compress); W_Q and W_K are then unused
-(kept, untrained, so the weight files have one shape).
+`attention="uniform"` (the default) fixes every head's pattern to 1/3 per position: the
+constant-attention "pizza" model of Zhong et al. 2023, the one Yip et al. 2024 compress;
+W_Q and W_K are then unused (kept, untrained, so the weight files have one shape). It
+reaches 100% at p = 59 in 2250 steps. `attention="learned"` trains the attention scores
+as in Nanda et al.'s grokking model (99.91% at p = 59 after the default 3000 steps).
 
 Training (the grokking recipe): full-batch AdamW (lr 1e-3, betas (0.9, 0.98), weight
 decay 1.0) on a seeded random `train_fraction` of the p^2 pairs. Seeded and
@@ -53,7 +54,7 @@ class ModAddConfig:
     n_heads: int = 4
     d_head: int = 32
     d_mlp: int = 512
-    attention: str = "learned"
+    attention: str = "uniform"
     seed: int = 0
     steps: int = 3000
     train_fraction: float = 0.4
