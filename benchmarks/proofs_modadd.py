@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--attention", default="learned,uniform", help="comma list: learned, uniform")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(Console().width, 170))
     rows: list[dict[str, Any]] = []
     with torch_threads(1):
         prove(constructed_pizza(7), ["brute-force", "quadrature"])  # warm-up
@@ -93,7 +93,7 @@ def main() -> None:
                    "unexpl. dim BF / quad", "charge", "max struct. margin"):
         table.add_column(column, justify="right")
     for r in rows:
-        name = r["model"] + (f" seed {r['seed']}" if "seed" in r else f" noise {r['noise']:g}")
+        name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
         q, b, c = r["quadrature"], r["brute_force"], r["charge"]
         table.add_row(name, f"{r['exact_accuracy']:.4f}", f"{q['bound']:.4f}", f"{b['flops']:.3g}", f"{q['flops']:.3g}",
                       f"{r['flops_ratio']:.1f}", f"{b['wall_s']:.3f}", f"{q['wall_s']:.3f}",
