@@ -11,12 +11,14 @@ import torch
 from interpgym.core.errors import UserError
 from interpgym.proofs.modadd_brute_force import brute_force, margins
 from interpgym.proofs.modadd_quadrature import certify, quadrature_proof
+from interpgym.proofs.modadd_readout import readout_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_runner import audit, prove
-from interpgym.proofs.modadd_structure import decompose, find_key_frequencies
+from interpgym.proofs.modadd_structure import attention_patterns, decompose, find_key_frequencies
 from interpgym.proofs.runner import UnsoundProofError
 from interpgym.subjects.modadd import (
     ModAddConfig,
+    attention_pattern,
     ModAddWeights,
     all_inputs,
     constructed_pizza,
@@ -68,13 +70,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 
 def assert_sound(w: ModAddWeights) -> tuple[float, float]:
-    """The quadrature proof's certified set lies inside the correct set; returns (bound, exact)."""
+    """Every structured proof's certified set lies inside the correct set (checked input by input)
+    and its bound is at most the exact accuracy; returns (quadrature bound, exact)."""
     exact = brute_force(w)
-    result = quadrature_proof(w)
-    audit(result, exact.extra["correct"])
-    assert not bool((result.extra["certified_mask"] & ~exact.extra["correct"]).any())
-    assert result.bound <= exact.bound
-    return result.bound, exact.bound
+    results = [quadrature_proof(w)] + [readout_proof(w, rank) for rank in (1, 4, w.p)]
+    for result in results:
+        audit(result, exact.extra["correct"])
+        assert not bool((result.extra["certified_mask"] & ~exact.extra["correct"]).any())
+        assert result.bound <= exact.bound
+    return results[0].bound, exact.bound
 
 
 def test_forward_matches_reference() -> None:
@@ -85,6 +89,15 @@ def test_forward_matches_reference() -> None:
         for index in (0, 5, 17, 64, 120):
             a, b = pairs[index].tolist()
             assert torch.allclose(fast[index], reference_logits(w, a, b), atol=1e-10)
+
+
+def test_separable_attention_patterns_match_the_model() -> None:
+    """The proofs' per-input patterns from the separable scores s_a[a], s_b[b], s_= equal the forward's."""
+    for seed in range(3):
+        w = as_float64(random_weights(seed, p=9))
+        pairs = all_inputs(9)
+        expected = attention_pattern(w, pairs).reshape(9, 9, w.n_heads, 3).permute(2, 0, 1, 3)
+        assert torch.allclose(attention_patterns(w), expected, atol=1e-12)
 
 
 def test_training_is_deterministic_and_cached(tmp_path, monkeypatch) -> None:
@@ -208,6 +221,18 @@ def test_sound_on_trained_and_partly_trained(trained) -> None:
         for step in model.checkpoint_steps():
             assert_sound(model.checkpoint(step))
         assert_sound(model.weights)
+
+
+def test_full_rank_readout_certifies_every_input_outside_the_slack(trained) -> None:
+    """Completeness of `readout`: at full rank the residual is zero (to float64 rounding), so every
+    input whose exact margin exceeds the float32 slack is certified, and the bound is then tight."""
+    for model in trained.values():
+        w = model.weights
+        result = readout_proof(w, w.p)
+        true = margins(as_float64(w))
+        slack = modadd_margin_slack(w)
+        assert bool(result.extra["certified_mask"][true > slack + 1e-6].all())
+        assert result.bound <= brute_force(w).bound
 
 
 def test_audit_catches_an_unsound_result() -> None:

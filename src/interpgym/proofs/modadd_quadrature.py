@@ -127,7 +127,7 @@ def quadrature_proof(w: ModAddWeights, key: Int[Tensor, " d_mlp"] | None = None)
     w64 = ModAddWeights(**w64.as_dict(), uniform_attention=w.uniform_attention)
     if w.p < 3:  # no non-zero frequency below the Nyquist one: nothing to certify
         return ProofResult(strategy=NAME, certified=0, total=w.p * w.p, flops=0, wall_s=0.0, unexplained_dim=float(w.p * w.p),
-                           complexity=COMPLEXITY, extra={"certified_mask": torch.zeros(w.p * w.p, dtype=torch.bool)})
+                           complexity=COMPLEXITY, extra={"certified_mask": torch.zeros(w.p * w.p, dtype=torch.bool, device=w.W_E.device)})
     with cpu_threads(1, w.W_E.device):
         if key is None:
             key = find_key_frequencies(w64)

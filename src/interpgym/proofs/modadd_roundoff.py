@@ -18,7 +18,9 @@ model's steps with one magnitude bound per coordinate (the maximum over all inpu
     z = sum_i a_i v_i              err gamma_3 (1+rho)(|v| + err v) + (1+rho) err v + rho |v|
     o = sum_{h,e} z W_O            one dot product of length H d_head
     r = x_2 + o, pre = r W_in, act = ReLU(pre) (1-Lipschitz, exact), m = act W_out,
-    r' = r + m, logits = r' W_U    dot products and additions as above.
+    r' = r + m, logits = r' W_U    dot products and additions as above; the activation error
+                                   reaches the logits through |W_out W_U| (exact linear maps),
+                                   each product's own rounding through |W_out|, |W_U|.
 
 A margin's error is at most twice the largest logit error; the result is doubled again as
 headroom (as in `roundoff`). It assumes IEEE float32 arithmetic (no TF32 on CUDA). The
@@ -76,10 +78,13 @@ def _attention_rho(w: ModAddWeights, E: Tensor, P: Tensor, x_all: Tensor) -> Ten
     return torch.tensor(rhos, dtype=E.dtype, device=E.device)
 
 
-def modadd_forward_error_bound(w: ModAddWeights) -> tuple[float, float]:
+def modadd_forward_error_bound(w: ModAddWeights, pre_activation_bound: Tensor | None = None) -> tuple[float, float]:
     """(bound on |margin_float32 - margin_exact| over all inputs and answer pairs, bound L on every exact |logit|).
 
-    Includes the x2 headroom. See the module docstring. Cost O(p d d_head H + d d_mlp + d p).
+    `pre_activation_bound[i]`, if given, must bound neuron i's exact |pre-activation| over all
+    inputs (a proof that computes the pre-activations has it exactly, and it is far smaller than
+    the default |r| |W_in|). Includes the x2 headroom. See the module docstring. Cost
+    O(p d d_head H + d d_mlp + d p).
     """
     u = FLOAT32_UNIT_ROUNDOFF
     E, P = w.W_E.double(), w.W_pos.double()
@@ -102,20 +107,33 @@ def modadd_forward_error_bound(w: ModAddWeights) -> tuple[float, float]:
     query = (E[-1] + P[-1]).abs()
     r_mag, r_err = _add(query, u * query, o_mag, o_err)
     pre_mag, pre_err = _project(r_mag, r_err, w.W_in.double())
-    m_mag, m_err = _project(pre_mag, pre_err, w.W_out.double())  # ReLU: |act| <= |pre|, errors do not grow
-    r2_mag, r2_err = _add(r_mag, r_err, m_mag, m_err)
-    logit_mag, logit_err = _project(r2_mag, r2_err, w.W_U.double())
+    if pre_activation_bound is not None:
+        pre_mag = torch.minimum(pre_mag, pre_activation_bound.to(pre_mag))
+    # ReLU is 1-Lipschitz: |act| <= |pre| and the activation error is at most pre_err. That error
+    # reaches the logits exactly through W_out W_U (the products after it are linear), so it is
+    # charged through |W_out W_U| rather than |W_out| |W_U|; only the products' own rounding
+    # (gamma terms) goes through the absolute matrices.
+    W_out, W_U = w.W_out.double(), w.W_U.double()
+    readout = (W_out @ W_U).abs()
+    m_mag = pre_mag @ W_out.abs()
+    m_round = gamma(w.d_mlp) * ((pre_mag + pre_err) @ W_out.abs())  # rounding of fl(act_hat W_out)
+    r2_mag = r_mag + m_mag
+    m_err = pre_err @ W_out.abs() + m_round
+    r2_round = u * (r2_mag + r_err + m_err)  # rounding of fl(r_hat + m_hat)
+    logit_err = (gamma(w.d_model) * ((r2_mag + r_err + m_err + r2_round) @ W_U.abs())  # rounding of fl(r2_hat W_U)
+                 + (r_err + m_round + r2_round) @ W_U.abs() + pre_err @ readout)
+    logit_mag = r2_mag @ W_U.abs()
     return HEADROOM * 2 * float(logit_err.max()), float(logit_mag.max())
 
 
-def modadd_margin_slack(w: ModAddWeights) -> float:
+def modadd_margin_slack(w: ModAddWeights, pre_activation_bound: Tensor | None = None) -> float:
     """S: certify an input only if its exact-arithmetic margin, computed in float64, exceeds S.
 
     Covers the float32 forward's rounding (`modadd_forward_error_bound`) and the float64
     evaluation error of a proof whose quantities are bounded by the logit bound L.
     Cost: that of `modadd_forward_error_bound`.
     """
-    forward, logit_bound = modadd_forward_error_bound(w)
+    forward, logit_bound = modadd_forward_error_bound(w, pre_activation_bound)
     return forward + FLOAT64_SLACK * (1 + logit_bound)
 
 

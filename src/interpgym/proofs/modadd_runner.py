@@ -25,11 +25,13 @@ from interpgym.proofs.modadd_brute_force import NAME as BRUTE_FORCE
 from interpgym.proofs.modadd_brute_force import brute_force
 from interpgym.proofs.modadd_quadrature import NAME as QUADRATURE
 from interpgym.proofs.modadd_quadrature import quadrature_proof
+from interpgym.proofs.modadd_readout import STRATEGIES as READOUT_STRATEGIES
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.runner import ModelProofs, UnsoundProofError
 from interpgym.subjects.modadd import ModAddConfig, ModAddModel, ModAddWeights, train_modadd
 
-STRATEGIES: dict[str, Callable[[ModAddWeights], ProofResult]] = {BRUTE_FORCE: brute_force, QUADRATURE: quadrature_proof}
+STRATEGIES: dict[str, Callable[[ModAddWeights], ProofResult]] = {BRUTE_FORCE: brute_force, QUADRATURE: quadrature_proof,
+                                                                 **READOUT_STRATEGIES}
 
 
 def resolve(selection: str) -> list[str]:

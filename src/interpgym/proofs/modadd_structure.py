@@ -49,22 +49,29 @@ class Decomposition:
     parts: dict[str, Tensor]  # per-neuron pieces of eta, for diagnostics
 
 
-def _attention_stats(w: ModAddWeights) -> tuple[Float[Tensor, "heads 3"], Float[Tensor, "heads 3"]]:
-    """(mean over all p^2 inputs, max |weight - mean|) of each head's attention to (a, b, '='). Cost O(p d d_head H + p^2 H)."""
+def attention_patterns(w: ModAddWeights) -> Float[Tensor, "heads a b 3"]:
+    """Each head's exact attention to (a, b, '=') for every input, from the separable scores
+    s_a[a], s_b[b], s_= (the '=' query is the same for all inputs). Cost O(p d d_head H + p^2 H)."""
     E, P = w.W_E.double(), w.W_pos.double()
-    heads = w.n_heads
+    heads, p = w.n_heads, w.p
     if w.uniform_attention:
-        third = torch.full((heads, 3), 1.0 / 3.0, dtype=E.dtype, device=E.device)
-        return third, torch.zeros_like(third)
-    p = w.p
+        return torch.full((heads, p, p, 3), 1.0 / 3.0, dtype=E.dtype, device=E.device)
     query = torch.einsum("d,hde->he", E[p] + P[2], w.W_Q.double())
     root = math.sqrt(w.d_head)
-    s_a = torch.einsum("he,ade->ha", query, torch.einsum("ad,hde->ahe", E[:p] + P[0], w.W_K.double())) / root
-    s_b = torch.einsum("he,ade->ha", query, torch.einsum("ad,hde->ahe", E[:p] + P[1], w.W_K.double())) / root
+    s_a = torch.einsum("he,ahe->ha", query, torch.einsum("ad,hde->ahe", E[:p] + P[0], w.W_K.double())) / root
+    s_b = torch.einsum("he,ahe->ha", query, torch.einsum("ad,hde->ahe", E[:p] + P[1], w.W_K.double())) / root
     s_eq = torch.einsum("he,hd,hde->h", query, (E[p] + P[2]).expand(heads, -1), w.W_K.double()) / root
     scores = torch.stack([s_a[:, :, None].expand(-1, -1, p), s_b[:, None, :].expand(-1, p, -1),
                           s_eq[:, None, None].expand(-1, p, p)], dim=-1)  # [H, a, b, 3]
-    pattern = scores.softmax(dim=-1)
+    return scores.softmax(dim=-1)
+
+
+def _attention_stats(w: ModAddWeights) -> tuple[Float[Tensor, "heads 3"], Float[Tensor, "heads 3"]]:
+    """(mean over all p^2 inputs, max |weight - mean|) of each head's attention to (a, b, '='). Cost O(p d d_head H + p^2 H)."""
+    if w.uniform_attention:
+        third = torch.full((w.n_heads, 3), 1.0 / 3.0, dtype=torch.float64, device=w.W_E.device)
+        return third, torch.zeros_like(third)
+    pattern = attention_patterns(w)
     mean = pattern.mean(dim=(1, 2))
     return mean, (pattern - mean[:, None, None, :]).abs().amax(dim=(1, 2))
 
@@ -92,7 +99,7 @@ def find_key_frequencies(w: ModAddWeights) -> Int[Tensor, " d_mlp"]:
     return spectrum[1 : top + 1].argmax(dim=0) + 1
 
 
-def _ov_tables(w: ModAddWeights) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def ov_tables(w: ModAddWeights) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(x_2, A, B, G): the '=' residual and each head's OV output for a at position 0, b at 1, '=' at 2."""
     E, P = w.W_E.double(), w.W_pos.double()
     p = w.p
@@ -105,7 +112,7 @@ def _ov_tables(w: ModAddWeights) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 def _neuron_inputs(w: ModAddWeights, mean: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """(f [p, d_mlp], g [p, d_mlp], C [d_mlp], fa, gb, c0, (A, B, G)) under the mean attention pattern `mean` [H, 3]."""
-    x2, A, B, G = _ov_tables(w)
+    x2, A, B, G = ov_tables(w)
     fa = torch.einsum("h,haf->af", mean[:, 0], A)
     gb = torch.einsum("h,haf->af", mean[:, 1], B)
     c0 = x2 + torch.einsum("h,hf->f", mean[:, 2], G)
@@ -157,4 +164,4 @@ def decompose(w: ModAddWeights, key: Int[Tensor, " d_mlp"]) -> Decomposition:
     )
 
 
-__all__ = ["Decomposition", "decompose", "find_key_frequencies"]
+__all__ = ["Decomposition", "decompose", "find_key_frequencies", "attention_patterns", "ov_tables"]
