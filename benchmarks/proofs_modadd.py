@@ -2,8 +2,9 @@
 
 For each trained model (p, seed, attention) and for the hand-built constant-attention model
 (`subjects.modadd.constructed_pizza`) with Gaussian noise of growing size added to every weight:
-exact accuracy (brute force = the float32 forward on all p^2 inputs), the quadrature proof's
-bound, verification FLOPs and wall time of both, unexplained dimensionality, and where the
+exact accuracy (brute force = the float32 forward on all p^2 inputs), every strategy's bound
+(quadrature, readout/rank=4..32), verification FLOPs and wall time with their ratios to brute
+force, unexplained dimensionality, and where the
 quadrature proof's charge comes from (constant term, neuron-input Fourier residual, a/b
 asymmetry, attention deviation, output Fourier residual, direct path, float32 slack) next to
 the largest structured margin it has to beat. Every result is audited per input.
@@ -28,7 +29,7 @@ from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.modadd_quadrature import quadrature_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
-from interpgym.proofs.modadd_runner import prove
+from interpgym.proofs.modadd_runner import STRATEGIES, prove
 from interpgym.proofs.modadd_structure import decompose, find_key_frequencies
 from interpgym.proofs.result import ProofResult
 from interpgym.subjects.modadd import ModAddConfig, ModAddWeights, constructed_pizza, train_modadd
@@ -52,17 +53,15 @@ def charge_breakdown(w: ModAddWeights, result: ProofResult) -> dict[str, float]:
 
 
 def bench(label: str, w: ModAddWeights, extra: dict[str, Any]) -> dict[str, Any]:
-    proofs = prove(w, ["brute-force", "quadrature"])
-    brute, quad = proofs.results
-    return {
-        "model": label, **extra, "p": w.p, "d_mlp": w.d_mlp, "exact_accuracy": proofs.exact_accuracy,
-        "brute_force": {"flops": brute.flops, "wall_s": brute.wall_s, "unexplained_dim": brute.unexplained_dim},
-        "quadrature": {"bound": quad.bound, "normalized": quad.bound / proofs.exact_accuracy if proofs.exact_accuracy else 0.0,
-                       "flops": quad.flops, "wall_s": quad.wall_s, "unexplained_dim": quad.unexplained_dim,
-                       "frequencies": quad.extra["frequencies"]},
-        "flops_ratio": brute.flops / quad.flops, "wall_ratio": brute.wall_s / quad.wall_s,
-        "charge": charge_breakdown(w, quad),
-    }
+    """Every strategy on `w` (audited per input against brute force), with FLOPs and wall-time ratios to brute force."""
+    proofs = prove(w, list(STRATEGIES))
+    brute = proofs.results[0]
+    by_name = {r.strategy: r for r in proofs.results}
+    rows = []
+    for result, row in zip(proofs.results, proofs.rows(), strict=True):
+        rows.append({**row, "flops_ratio": brute.flops / result.flops, "wall_ratio": brute.wall_s / result.wall_s})
+    return {"model": label, **extra, "p": w.p, "d_mlp": w.d_mlp, "exact_accuracy": proofs.exact_accuracy, "results": rows,
+            "quadrature_charge": charge_breakdown(w, by_name["quadrature"])}
 
 
 def main() -> None:
@@ -75,7 +74,7 @@ def main() -> None:
     console = Console(width=max(Console().width, 170))
     rows: list[dict[str, Any]] = []
     with torch_threads(1):
-        prove(constructed_pizza(7), ["brute-force", "quadrature"])  # warm-up
+        prove(constructed_pizza(7), list(STRATEGIES))  # warm-up
         for attention in args.attention.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 started = time.perf_counter()
@@ -89,16 +88,24 @@ def main() -> None:
                               uniform_attention=True)
             rows.append(bench("constructed", w, {"noise": noise}))
     table = Table(title=f"modular addition proofs, p={args.p} (1 thread; wall times under load)")
-    for column in ("model", "exact", "quadrature bound", "BF FLOPs", "quad FLOPs", "FLOPs ratio", "BF s", "quad s",
-                   "unexpl. dim BF / quad", "charge", "max struct. margin"):
+    for column in ("model", "exact", "strategy", "bound", "FLOPs", "BF FLOPs / FLOPs", "wall s", "BF wall / wall", "unexpl. dim"):
         table.add_column(column, justify="right")
     for r in rows:
         name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
-        q, b, c = r["quadrature"], r["brute_force"], r["charge"]
-        table.add_row(name, f"{r['exact_accuracy']:.4f}", f"{q['bound']:.4f}", f"{b['flops']:.3g}", f"{q['flops']:.3g}",
-                      f"{r['flops_ratio']:.1f}", f"{b['wall_s']:.3f}", f"{q['wall_s']:.3f}",
-                      f"{b['unexplained_dim']:.0f} / {q['unexplained_dim']:.0f}", f"{c['total']:.3g}", f"{c['largest_structured_margin']:.3g}")
+        for i, x in enumerate(r["results"]):
+            table.add_row(name if i == 0 else "", f"{r['exact_accuracy']:.4f}" if i == 0 else "", x["strategy"], f"{x['bound']:.4f}",
+                          f"{x['flops']:.3g}", f"{x['flops_ratio']:.1f}", f"{x['wall_s']:.3f}", f"{x['wall_ratio']:.1f}",
+                          f"{x['unexplained_dim']:.0f}")
     console.print(table)
+    charges = Table(title="where the quadrature proof's charge comes from (vs the largest structured margin it must beat)")
+    keys = list(rows[0]["quadrature_charge"])
+    charges.add_column("model", justify="right")
+    for key in keys:
+        charges.add_column(key.replace("_", " "), justify="right")
+    for r in rows:
+        name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
+        charges.add_row(name, *(f"{r['quadrature_charge'][k]:.3g}" for k in keys))
+    console.print(charges)
     report = {"p": args.p, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}
     if args.json is not None:
         write_json_atomic(args.json, report)
