@@ -32,13 +32,16 @@ def wrap_at_slashes(name: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def results_table(report: dict[str, Any], width: int = 100) -> Table:
+def results_table(report: dict[str, Any], width: int = 100, title: str | None = None) -> Table:
     """Rich table of the final model's results for a `width`-column console (the long
-    complexity strings are in the JSON only); strategy names wrap between their parts."""
+    complexity strings are in the JSON only); strategy names wrap between their parts.
+    `title` defaults to the max-of-K model's description."""
     name_width = max(20, width - _NUMERIC_COLUMNS_WIDTH)
     m = report["model"]
-    table = Table(title=f"max-of-{m['k']} proofs (v={m['vocab']}, d_model={m['d_model']}, seed={m['seed']}): "
-                        f"exact accuracy {report['exact_accuracy']:.6f}")
+    if title is None:
+        title = (f"max-of-{m['k']} proofs (v={m['vocab']}, d_model={m['d_model']}, seed={m['seed']}): "
+                 f"exact accuracy {report['exact_accuracy']:.6f}")
+    table = Table(title=title)
     table.add_column("strategy", overflow="fold", ratio=3)
     for column in ("bound", "normalised", "FLOPs", "wall s", "unexpl. dim"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -130,6 +133,30 @@ def maxk(
     """
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
                     checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem, heads=heads)
+
+
+@app.command("modadd")
+def modadd(
+    p: int = typer.Option(59, "--p", help="Modulus p (>= 2): the model adds a + b mod p."),
+    seed: int = typer.Option(0, "--seed", help="Training seed of the model."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the recipe's)."),
+    attention: str = typer.Option("uniform", "--attention", help="uniform (constant attention: the 'pizza' model the proof's paper studies) or learned (the grokking model)."),
+    strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, quadrature, readout/rank=4|8|16|32."),
+    checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+) -> None:
+    """Certified accuracy bounds for the one-layer modular-addition transformer: brute force over all
+    p^2 inputs and structured proofs of its MLP (the numerical-integration quadrature; exact neurons
+    with a low-rank readout), with their cost.
+
+    The first run trains the model (3000 steps; 12 minutes measured on a heavily loaded 2-core CPU at
+    p=59; cached afterwards).
+    """
+    from interpgym.proofs.cli_modadd import run_modadd_proofs
+
+    run_modadd_proofs(p=p, seed=seed, steps=steps, attention=attention, strategies=strategies, checkpoints=checkpoints,
+                      plot=plot, json_path=json_path)
 
 
 # `proofs check` / `proofs export` (the proof language) live in their own module.
