@@ -75,8 +75,8 @@ def assert_sound(w: ModAddWeights) -> tuple[float, float]:
     exact = brute_force(w)
     results = [quadrature_proof(w)] + [readout_proof(w, rank) for rank in (1, 4, w.p)]
     for result in results:
-        audit(result, exact.extra["correct"])
-        assert not bool((result.extra["certified_mask"] & ~exact.extra["correct"]).any())
+        audit(result, exact.correct)
+        assert not bool((result.extra["certified_mask"] & ~exact.correct).any())
         assert result.bound <= exact.bound
     return results[0].bound, exact.bound
 
@@ -146,7 +146,7 @@ def test_brute_force_is_the_float32_forward() -> None:
     result = brute_force(w)
     pairs = all_inputs(w.p)
     out = logits(w, pairs)
-    assert torch.equal(result.extra["correct"], correct_mask(out, pairs))
+    assert torch.equal(result.correct, correct_mask(out, pairs))
     assert result.certified == int((out.argmax(dim=1) == labels(pairs, w.p)).sum()) or result.certified <= w.p**2
     assert result.flops > 0 and result.unexplained_dim == w.p**2
 
@@ -238,7 +238,7 @@ def test_full_rank_readout_certifies_every_input_outside_the_slack(trained) -> N
 def test_audit_catches_an_unsound_result() -> None:
     w = random_weights(0)
     result = quadrature_proof(w)
-    correct = brute_force(w).extra["correct"]
+    correct = brute_force(w).correct
     result.extra["certified_mask"] = ~correct
     result.certified = int((~correct).sum())
     with pytest.raises(UnsoundProofError):

@@ -43,7 +43,7 @@ def margins(w: ModAddWeights) -> Float[Tensor, " pairs"]:
 def brute_force(w: ModAddWeights) -> ProofResult:
     """Exact accuracy as a (tight) proof. Unexplained dimensionality p^2: every input is its own case.
 
-    `extra["correct"]` is the per-input verdict (the certified set is exactly the correct set).
+    `correct` is the per-input verdict (the certified set is exactly the correct set).
     """
     started = time.perf_counter()
     with cpu_threads(1, w.W_E.device), FlopCounter() as counter:
@@ -53,7 +53,7 @@ def brute_force(w: ModAddWeights) -> ProofResult:
     total = w.p * w.p
     return ProofResult(strategy=NAME, certified=certified, total=total, flops=counter.total, wall_s=wall,
                        unexplained_dim=float(total), complexity=COMPLEXITY,
-                       extra={"correct": correct, "certified_mask": correct})
+                       correct=correct, extra={"certified_mask": correct})
 
 
 __all__ = ["brute_force", "exact_correctness", "margins", "NAME", "COMPLEXITY"]

@@ -56,7 +56,7 @@ def audit(result: ProofResult, correct: torch.Tensor) -> None:
 def prove(w: ModAddWeights, names: list[str]) -> ModelProofs:
     """Brute force and the strategies `names` on `w`, each audited. Brute force is reused if asked for."""
     exact = brute_force(w)
-    correct = exact.extra["correct"]
+    correct = exact.correct
     results = []
     for name in names:
         result = exact if name == BRUTE_FORCE else STRATEGIES[name](w)
