@@ -23,7 +23,7 @@ from interpgym.probing.judge import OfflineJudge
 from interpgym.probing.steer_eval import instruction_halves
 from interpgym.probing.steering import format_prompt, generate, steering
 
-ID, BASE_VERSION = "steer/concept", "1"
+ID, BASE_VERSION = "steer/concept", "2"  # 2: the judge's fluency penalises degenerate repetition
 CONCEPTS: tuple[str, ...] = ("positive_sentiment", "weather")
 N_INSTRUCTIONS, MAX_NEW_TOKENS = 6, 20
 MAX_ALPHA_FACTOR = 16.0  # |alpha| x |vector| may not exceed this many median residual norms
