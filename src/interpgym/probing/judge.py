@@ -211,5 +211,6 @@ class OfflineJudge:
 
 def fluency_reference_texts(concepts: Sequence[str], seed: int, offset: int = 0, count: int = 24) -> list[str]:
     """Natural reference texts for the fluency calibration: texts `offset..offset+4` of each concept's `test` split
-    (two positives and two negatives, interleaved), in concept order, at most `count`. `offset=4` gives texts disjoint from the calibration's own (offset 0)."""
+    (two positives and two negatives, interleaved), in concept order, at most `count`. `offset=4` gives texts
+    disjoint from the calibration's own (offset 0)."""
     return [t for name in concepts for t in load_concept(name, seed).splits["test"].texts[offset : offset + 4]][:count]

@@ -134,7 +134,8 @@ def run_steering(lm, cfg: SteerConfig, progress=None) -> dict:  # noqa: ANN001
                     if best is None or h > best[0]:
                         best = (h, factor)
                 chosen[name] = best[1]
-            offsets = torch.stack([chosen[name] * scales[name] * unit[name].float().reshape(d_model) for name in cfg.concepts for _ in report])
+            offsets = torch.stack([chosen[name] * scales[name] * unit[name].float().reshape(d_model)
+                                   for name in cfg.concepts for _ in report])
             outs = gen([plain[i] for _ in cfg.concepts for i in report], offsets)
             responses = {name: outs[k * len(report) : (k + 1) * len(report)] for k, name in enumerate(cfg.concepts)}
         for name in cfg.concepts:
@@ -146,7 +147,8 @@ def run_steering(lm, cfg: SteerConfig, progress=None) -> dict:  # noqa: ANN001
                 row[f"{key}_score"] = statistics.mean(s[key] for s in scores)
             row["harmonic"], row["ci95"] = mean_ci([s["harmonic"] for s in scores], cfg.seed, cfg.n_boot)
             row["responses"] = responses[name]
-            row["examples"] = [{"instruction": i, "response": r} for i, r in zip(report[: cfg.examples], responses[name][: cfg.examples], strict=True)]
+            row["examples"] = [{"instruction": i, "response": r}
+                               for i, r in zip(report[: cfg.examples], responses[name][: cfg.examples], strict=True)]
             by_method[name, method] = row
         method_seconds[method] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
     rows = [by_method[name, method] for name in cfg.concepts for method in cfg.methods]
