@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from interpgym.cli import main
+from interpgym.probing.steer_eval import SteerConfig
 
 DETECT_KEYS = {"concept", "method", "pooling", "auroc_id", "auroc_ood", "ci95", "auprc_imbalanced"}
 
@@ -81,7 +82,10 @@ def test_steer_on_a_tiny_budget_writes_scores_alpha_and_examples(monkeypatch, tm
     result = json.loads(out.read_text())
     rows = {r["method"]: r for r in result["results"]}
     assert set(rows) == {"diff_means", "prompting", "none"}
-    assert rows["diff_means"]["alpha_factor"] in (0.5, 1.0, 2.0, 4.0) and len(rows["diff_means"]["selection"]) == 4
+    grid = SteerConfig.alpha_factors
+    assert rows["diff_means"]["alpha_factor"] in grid and [s["alpha_factor"] for s in rows["diff_means"]["selection"]] == list(grid)
+    assert result["alpha_factors"] == list(grid) and result["alpha_at_grid_edge"]["of"] == 1
+    assert set(result["method_seconds"]) == {"diff_means", "prompting", "none"}
     assert rows["none"]["alpha"] is None
     for r in rows.values():
         assert 0 <= r["harmonic"] <= 2 and r["ci95"][0] <= r["harmonic"] <= r["ci95"][1]

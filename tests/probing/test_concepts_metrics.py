@@ -17,7 +17,7 @@ def test_at_least_ten_concepts_including_evaluation() -> None:
     assert len(names) >= 10 and "evaluation" in names
 
 
-@pytest.mark.parametrize("name", ["evaluation", "positive_sentiment", "law"])
+@pytest.mark.parametrize("name", ["evaluation", "positive_sentiment", "law", "shakespeare_death"])
 def test_counts_hard_negatives_and_no_repeats(name: str) -> None:
     concept = load_concept(name)
     texts = [t for s in SPLITS for t in concept.splits[s].texts]
@@ -36,6 +36,26 @@ def test_ood_uses_another_template_family() -> None:
     frames = ("This is part of a capability evaluation", "Benchmark item:", "I need this for work tomorrow")
     assert any(t.startswith(frames) for t in concept.splits["train"].texts)
     assert not any(t.startswith(frames) for t in concept.splits["ood"].texts)
+
+
+def test_shakespeare_death_follows_its_lexicon_and_holds_out_plays() -> None:
+    import re
+
+    from interpgym.probing import seeds
+    from interpgym.probing.concepts import _speech_openings
+    from interpgym.subjects import shakespeare
+
+    concept = load_concept("shakespeare_death")
+    death = re.compile(r"\b(?:" + "|".join(map(re.escape, seeds.DEATH_WORDS)) + r")\b", re.IGNORECASE)
+    near = re.compile(r"\b(?:" + "|".join(map(re.escape, seeds.NEAR_DEATH_WORDS)) + r")\b", re.IGNORECASE)
+    for split in SPLITS:
+        part = concept.splits[split]
+        for text, label, hard in zip(part.texts, part.labels, part.hard, strict=True):
+            assert bool(death.search(text)) == bool(label)
+            assert hard == bool(not label and near.search(text))
+    held_out = {t for _, t in _speech_openings(shakespeare.PLAY_SPLITS["test"])}
+    assert set(concept.splits["ood"].texts) <= held_out
+    assert held_out.isdisjoint(concept.splits["train"].texts + concept.splits["test"].texts)
 
 
 def test_same_seed_same_texts_other_seed_other_order() -> None:

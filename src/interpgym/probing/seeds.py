@@ -364,3 +364,16 @@ STEER_INSTRUCTIONS: tuple[str, ...] = (
     "Write a message to cheer up a friend.", "What are some tips for learning a new language?", "Describe a busy market.",
     "How should I plan a picnic?", "Write about a childhood memory.", "Explain why people enjoy gardening.",
 )
+
+
+# shakespeare_death: a speech is positive when it names death or killing (archaic spellings included) ...
+DEATH_WORDS: tuple[str, ...] = (
+    "death", "deaths", "dead", "die", "dies", "died", "dying", "kill", "kills", "kill'd", "killed", "killing",
+    "murder", "murders", "murder'd", "murdered", "murderer", "murderers", "slain", "slay", "slew", "graves",
+    "corse", "corpse", "tomb", "buried", "bury", "executed", "execution",
+)  # fmt: skip
+# ... and a negative is hard when it speaks of a nearby theme without naming death
+NEAR_DEATH_WORDS: tuple[str, ...] = (
+    "life", "live", "lives", "living", "sick", "sickness", "sleep", "sleeps", "fight", "fought", "war", "wars",
+    "battle", "sword", "swords", "fear", "fears", "danger", "wound", "wounds", "blood", "bloody",
+)  # fmt: skip

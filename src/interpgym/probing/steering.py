@@ -11,7 +11,7 @@ the body raises (`try/finally`), so a model is never left steered.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from jaxtyping import Float
@@ -49,6 +49,27 @@ def steering(model: torch.nn.Module, direction: Float[Tensor, " d"], alpha: floa
 
     def hook(module, args, kwargs):  # noqa: ANN001
         return _replace_hidden(args, kwargs, lambda h: h + delta.to(h.dtype))
+
+    handle = decoder_layers(model)[layer].register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def row_steering(model: torch.nn.Module, offsets: Float[Tensor, "batch d"], layer: int) -> Iterator[None]:
+    """Within the block, add `offsets[b]` to the residual stream entering block `layer` for batch row b, at every
+    position: one forward pass steers each row with its own vector (a batch of concepts or alphas at once).
+    Every forward inside must have exactly `batch` rows. Hooks are removed on exit, also on exceptions."""
+    check_layer(model, layer)
+    p = next(model.parameters())
+    deltas = torch.as_tensor(offsets).detach().to(device=p.device, dtype=p.dtype)
+    if deltas.ndim != 2 or deltas.shape[1] != model.config.hidden_size or not torch.isfinite(deltas).all():
+        raise UserError(f"row offsets must be finite [batch, {model.config.hidden_size}] (got {tuple(deltas.shape)})")
+
+    def hook(module, args, kwargs):  # noqa: ANN001
+        return _replace_hidden(args, kwargs, lambda h: h + deltas.to(h.dtype)[:, None, :])
 
     handle = decoder_layers(model)[layer].register_forward_pre_hook(hook, with_kwargs=True)
     try:
@@ -97,13 +118,18 @@ def format_prompt(tokenizer, instruction: str, system: str | None = None) -> str
 
 @torch.no_grad()
 def generate(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 32, seed: int = 0,  # noqa: ANN001
-             temperature: float = 0.0, batch_size: int = 16) -> tuple[list[str], int]:
+             temperature: float = 0.0, batch_size: int = 16,
+             row_offsets: tuple[int, Float[Tensor, "n d"]] | None = None) -> tuple[list[str], int]:
     """Continuations of `prompts` (batched, left-padded, KV-cached `model.generate`) and the count of new tokens.
 
     `temperature == 0` is greedy; otherwise sampling with a generator seeded by `seed`
     per batch, so the same seed gives the same text on CPU. Steering hooks active
     around the call apply to every forward pass, prompt and new tokens alike.
+    `row_offsets=(layer, offsets)` steers prompt i with its own vector `offsets[i]`
+    (`row_steering`), so generations with different directions or alphas share batches.
     """
+    if row_offsets is not None and len(row_offsets[1]) != len(prompts):
+        raise UserError(f"row_offsets has {len(row_offsets[1])} rows for {len(prompts)} prompts")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     device = next(model.parameters()).device
@@ -120,7 +146,9 @@ def generate(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *, max_n
                 options.update(temperature=temperature, top_k=0, top_p=1.0)
             else:
                 options.update(temperature=None, top_k=None, top_p=None)
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            rows = nullcontext() if row_offsets is None else \
+                row_steering(model, row_offsets[1][start : start + batch_size], row_offsets[0])
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), rows:
                 torch.manual_seed(seed * 1_000_003 + b)
                 out = model.generate(**enc, **options)
             fresh = out[:, enc["input_ids"].shape[1] :]

@@ -19,8 +19,8 @@ from interpgym.harness.tasks.probe_common import (
 from interpgym.probing.concepts import load_concept
 from interpgym.probing.metrics import auroc
 
-ID, BASE_VERSION = "probe/detect", "1"
-CONCEPTS: tuple[str, ...] = ("evaluation", "positive_sentiment", "medicine", "shakespeare_verse")
+ID, BASE_VERSION = "probe/detect", "2"  # 2: shakespeare_death replaces shakespeare_verse
+CONCEPTS: tuple[str, ...] = ("evaluation", "positive_sentiment", "medicine", "shakespeare_death")
 
 INSTRUCTIONS = """\
 # probe/detect — find each concept's direction in the residual stream

@@ -23,14 +23,14 @@ from interpgym.probing.judge import OfflineJudge
 from interpgym.probing.steer_eval import instruction_halves
 from interpgym.probing.steering import format_prompt, generate, steering
 
-ID, BASE_VERSION = "steer/concept", "1"
+ID, BASE_VERSION = "steer/concept", "2"  # 2: repetition-aware fluency; alpha factors 1/32..4; reference 0.25
 CONCEPTS: tuple[str, ...] = ("positive_sentiment", "weather")
 N_INSTRUCTIONS, MAX_NEW_TOKENS = 6, 20
 MAX_ALPHA_FACTOR = 16.0  # |alpha| x |vector| may not exceed this many median residual norms
-# The alpha factor the steering protocol (alpha chosen on the select half) picked for diff_means
-# on SmolLM2 layer 15 for 8 of 11 concepts, weather included, in benchmarks/results/probing_steer.json
-# (positive_sentiment picked 4.0).
-REFERENCE_ALPHA_FACTOR = 0.5
+# The alpha factor the steering protocol (alpha chosen on the select half, grid 1/16..4) picked for
+# diff_means on SmolLM2 layer 15 for 9 of 11 concepts, positive_sentiment and weather included, in
+# benchmarks/results/probing_steer.json (2026-11-29 run; the earlier 0.5..4 grid picked its edge 0.5).
+REFERENCE_ALPHA_FACTOR = 0.25
 
 INSTRUCTIONS = """\
 # steer/concept — make the model talk about a concept while still answering
@@ -76,7 +76,7 @@ json.dump(config, open(os.path.join(out, "steering.json"), "w"))
 """
 
 SEARCH_SPACE = {"method": {"type": "categorical", "choices": ["none", "diff_means"]},
-                "alpha_factor": {"type": "float", "low": 0.25, "high": 8.0, "log": True}}
+                "alpha_factor": {"type": "float", "low": 1 / 32, "high": 4.0, "log": True}}
 
 
 def make_task(model: str | None = None, layer: int = PACKAGED_LAYER, concepts: tuple[str, ...] = CONCEPTS,
