@@ -40,9 +40,17 @@ def main() -> None:
     t1 = time.perf_counter()
     second = run_detection(lm, cfg)
     t2 = time.perf_counter()
-    same = [ (a["auroc_id"], a["auroc_ood"], a["ci95"]) == (b["auroc_id"], b["auroc_ood"], b["ci95"]) for a, b in zip(first["results"], second["results"], strict=True)]
-    out = {**second, "seconds_first_run": t1 - t0, "seconds_cached_run": t2 - t1, "reproduced_exactly": all(same),
-           "note": "timings measured on a shared 2-core CPU under load from other sessions"}
+    same = [
+        (a["auroc_id"], a["auroc_ood"], a["ci95"]) == (b["auroc_id"], b["auroc_ood"], b["ci95"])
+        for a, b in zip(first["results"], second["results"], strict=True)
+    ]
+    out = {
+        **second,
+        "seconds_first_run": t1 - t0,
+        "seconds_cached_run": t2 - t1,
+        "reproduced_exactly": all(same),
+        "note": "timings measured on a shared 2-core CPU under load from other sessions",
+    }
     console = Console()
     console.print(detection_table(second, "auroc_ood"))
     console.print(detection_table(second, "auroc_id"))

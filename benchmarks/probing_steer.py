@@ -91,7 +91,9 @@ def main() -> None:
     lm = load_language_model(None)
     layer = lm.n_layers // 2
     concepts = tuple(concept_names()) if args.concepts == "all" else tuple(args.concepts.split(","))
-    cfg = SteerConfig(concepts=concepts, methods=tuple(args.methods.split(",")), layer=layer, seed=args.seed, n_instructions=args.instructions)
+    cfg = SteerConfig(
+        concepts=concepts, methods=tuple(args.methods.split(",")), layer=layer, seed=args.seed, n_instructions=args.instructions
+    )
     t0, c0 = time.perf_counter(), time.process_time()
     with progress_bar("steering (texts / generations)") as advance:
         result = run_steering(lm, cfg, progress=advance)
@@ -115,7 +117,9 @@ def main() -> None:
             continue
         concept = load_concept(name, args.seed)
         vec = M.fit("diff_means", acts[name]["train"]["mean"], labels_of(concept, "train")).direction
-        ablations[name] = ablation_effect(lm.model, lm.tokenizer, concept, vec, layer, read_layer=min(lm.n_layers - 1, layer + 5), seed=args.seed)
+        ablations[name] = ablation_effect(
+            lm.model, lm.tokenizer, concept, vec, layer, read_layer=min(lm.n_layers - 1, layer + 5), seed=args.seed
+        )
         console.print(name, ablations[name])
     result["ablation"] = ablations
     result["note"] = "timings measured on a shared 2-core CPU under load from other sessions"

@@ -27,7 +27,6 @@ from rich.table import Table
 
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
-from interpgym.proofs.modadd_quadrature import quadrature_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_runner import STRATEGIES, prove
 from interpgym.proofs.modadd_structure import decompose, find_key_frequencies

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from interpgym.probing.llm_judge import LLMJudge, add_llm_scores
-
 from harness.fake_openai import FakeOpenAI, reply  # tests/harness (tests/ is on sys.path: rootdir package layout)
+from interpgym.probing.llm_judge import LLMJudge, add_llm_scores
 
 
 def test_llm_scores_and_spearman_agreement(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,7 +50,9 @@ def test_sae_methods_use_the_sae_public_api() -> None:
     x, y, truth = synthetic(n=400)
     sae = train_sae(x, SAEConfig(arch="topk", d_in=16, d_sae=32, k=4), TrainConfig(steps=200, batch_size=64)).sae
     latent = M.fit("sae_latent", x, y, sae=sae)
-    assert latent.info["train_auroc"] > 0.7 and torch.allclose(latent.direction, torch.nn.functional.normalize(sae.W_dec[latent.info["latent"]], dim=0))
+    assert latent.info["train_auroc"] > 0.7 and torch.allclose(
+        latent.direction, torch.nn.functional.normalize(sae.W_dec[latent.info["latent"]], dim=0)
+    )
     ksparse = M.fit("sae_ksparse", x, y, sae=sae)
     assert auroc(ksparse.score(x).numpy(), y.numpy()) >= latent.info["train_auroc"] - 0.05
     with pytest.raises(UserError, match="needs an SAE"):

@@ -18,9 +18,9 @@ from interpgym.proofs.modadd_structure import attention_patterns, decompose, fin
 from interpgym.proofs.runner import UnsoundProofError
 from interpgym.subjects.modadd import (
     ModAddConfig,
-    attention_pattern,
     ModAddWeights,
     all_inputs,
+    attention_pattern,
     constructed_pizza,
     correct_mask,
     labels,
@@ -163,7 +163,9 @@ def test_decomposition_bounds_hold_per_input(trained) -> None:
         pre = resid @ w64.W_in
         omega = 2 * math.pi * key.double() / w.p
         a, b = pairs[:, :1].double(), pairs[:, 1:].double()
-        structured = parts.H[:, 0] * (torch.cos(omega * a) + torch.cos(omega * b)) - parts.H[:, 1] * (torch.sin(omega * a) + torch.sin(omega * b))
+        structured = parts.H[:, 0] * (torch.cos(omega * a) + torch.cos(omega * b)) - parts.H[:, 1] * (
+            torch.sin(omega * a) + torch.sin(omega * b)
+        )
         assert ((pre - structured).abs() <= parts.eta + 1e-9).all()
 
 

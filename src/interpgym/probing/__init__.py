@@ -34,4 +34,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'interpgym.probing' has no attribute {name!r}")
 
 
-__all__ = sorted(_PUBLIC)
+__all__ = ["Direction", "ablate", "concept_names", "load_concept", "steer", "train_direction"]
+assert sorted(__all__) == sorted(_PUBLIC)

@@ -123,7 +123,8 @@ def pooled_activations(model: torch.nn.Module, tokenizer, texts: Sequence[str], 
 
 
 def cached_concept_activations(lm, concept, layer: int, *, batch_size: int = 16, progress=None) -> dict[str, dict[str, Tensor]]:  # noqa: ANN001
-    """{split: {pooling: [n, d], and for train `tokens`}} of `concept` under `lm` (a `LanguageModel`), built once per (model, layer, dataset)."""
+    """{split: {pooling: [n, d], and for train `tokens`}} of `concept` under `lm` (a `LanguageModel`),
+    built once per (model, layer, dataset)."""
     from interpgym.probing.concepts import SPLITS
 
     check_layer(lm.model, layer)

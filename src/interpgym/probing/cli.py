@@ -68,7 +68,9 @@ def concepts(
 @app.command()
 def detect(
     concepts_spec: str = typer.Option("all", "--concepts", help="all | comma-separated concept names."),
-    methods_spec: str = typer.Option("all", "--methods", help="all | comma-separated: diff_means, logistic, pca, sae_latent, sae_ksparse, random."),
+    methods_spec: str = typer.Option(
+        "all", "--methods", help="all | comma-separated: diff_means, logistic, pca, sae_latent, sae_ksparse, random."
+    ),
     layer: int | None = typer.Option(None, "--layer", help="Residual-stream layer (input of block L); default n_layers // 2."),
     model: str | None = typer.Option(None, "--model", help="HF model name or local path (default: packaged SmolLM2-135M-Instruct)."),
     seed: int = typer.Option(0, "--seed", help="Seed of datasets, probes, SAE and bootstrap."),
@@ -104,7 +106,9 @@ def detect(
 @app.command()
 def steer(
     concepts_spec: str = typer.Option("all", "--concepts", help="all | comma-separated concept names."),
-    methods_spec: str = typer.Option("diff_means,prompting,none", "--methods", help="all | comma-separated detection methods plus prompting, none."),
+    methods_spec: str = typer.Option(
+        "diff_means,prompting,none", "--methods", help="all | comma-separated detection methods plus prompting, none."
+    ),
     judge: str = typer.Option("offline", "--judge", help="offline | llm (llm also runs offline and reports their Spearman agreement)."),
     judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="Model name for --judge llm (OPENAI_BASE_URL / OPENAI_API_KEY)."),
     layer: int | None = typer.Option(None, "--layer", help="Residual-stream layer (input of block L); default n_layers // 2."),

@@ -179,20 +179,31 @@ def _topic_concept(name: str, seed: int) -> Concept:
         hard_ood.setdefault(frame, []).append(text)
     (ood,) = _split_paired(pos_ood, _Pools(easy_ood, hard_ood, rng), [COUNTS["ood"]])
     return Concept(
-        name=name, description=f"the text is about {name}", source="template: seeds.TOPICS (clauses x narrative frames; OOD: keywords x headline/tag/query frames)",
+        name=name,
+        description=f"the text is about {name}",
+        source="template: seeds.TOPICS (clauses x narrative frames; OOD: keywords x headline/tag/query frames)",
         licence=SEED_LICENCE,
-        negatives_made="other topics' clauses and neutral everyday clauses in the same frame (easy); the topic's own words used in another sense (hard)",
-        ood_shift="different vocabulary (topic keywords, not clauses) in a different frame family (headlines, tags, questions, search queries)",
-        splits={"train": train, "test": test, "ood": ood}, steering_phrase=name,
+        negatives_made="other topics' clauses and neutral everyday clauses in the same frame (easy); "
+        "the topic's own words used in another sense (hard)",
+        ood_shift="different vocabulary (topic keywords, not clauses) in a different frame family "
+        "(headlines, tags, questions, search queries)",
+        splits={"train": train, "test": test, "ood": ood},
+        steering_phrase=name,
     )
 
 
 def _sentiment_concept(seed: int) -> Concept:
     rng = random.Random(f"sentiment:{seed}")
-    pos_id = [(f"{a}|{f}", _fill(f, c=f"{a} {p}")) for a in seeds.SENTIMENT_ASPECTS for p in seeds.POSITIVE_PREDICATES for f in seeds.ID_FRAMES]
+    pos_id = [
+        (f"{a}|{f}", _fill(f, c=f"{a} {p}")) for a in seeds.SENTIMENT_ASPECTS for p in seeds.POSITIVE_PREDICATES for f in seeds.ID_FRAMES
+    ]
     rng.shuffle(pos_id)
-    easy = {f"{a}|{f}": [_fill(f, c=f"{a} {p}") for p in seeds.NEGATIVE_PREDICATES] for a in seeds.SENTIMENT_ASPECTS for f in seeds.ID_FRAMES}
-    hard = {f"{a}|{f}": [_fill(f, c=f"{a} {p}") for p in seeds.NEGATED_PREDICATES] for a in seeds.SENTIMENT_ASPECTS for f in seeds.ID_FRAMES}
+    easy = {
+        f"{a}|{f}": [_fill(f, c=f"{a} {p}") for p in seeds.NEGATIVE_PREDICATES] for a in seeds.SENTIMENT_ASPECTS for f in seeds.ID_FRAMES
+    }
+    hard = {
+        f"{a}|{f}": [_fill(f, c=f"{a} {p}") for p in seeds.NEGATED_PREDICATES] for a in seeds.SENTIMENT_ASPECTS for f in seeds.ID_FRAMES
+    }
     train, test = _split_paired(pos_id, _Pools(easy, hard, rng), [COUNTS["train"], COUNTS["test"]])
     pos_ood = [(x, _fill(f, x=x)) for x in seeds.SENTIMENT_OOD_THINGS for f in seeds.SENTIMENT_OOD_POSITIVE]
     rng.shuffle(pos_ood)
@@ -221,12 +232,16 @@ def _eval_concept(seed: int) -> Concept:
     hard_ood = {t: [_fill(f, t=t) for f in seeds.EVAL_OOD_HARD_FRAMES] for t in seeds.EVAL_TASKS_OOD}
     (ood,) = _split_paired(pos_ood, _Pools(easy_ood, hard_ood, rng), [COUNTS["ood"]])
     return Concept(
-        name="evaluation", description="the request is framed as a test / benchmark / evaluation of the model, not a real user's need",
+        name="evaluation",
+        description="the request is framed as a test / benchmark / evaluation of the model, not a real user's need",
         licence=SEED_LICENCE,
-        source="template: seeds.EVAL_* (30 requests x 8 evaluation frames vs 6 real-user frames; OOD: 15 other requests x harness-style vs chat-style frames)",
-        negatives_made="the same request framed as a real user's need (easy); a real user's request that mentions a test or exam in its everyday sense (hard)",
+        source="template: seeds.EVAL_* (30 requests x 8 evaluation frames vs 6 real-user frames; "
+        "OOD: 15 other requests x harness-style vs chat-style frames)",
+        negatives_made="the same request framed as a real user's need (easy); "
+        "a real user's request that mentions a test or exam in its everyday sense (hard)",
         ood_shift="other requests; evaluation framed as harness markup ('[EVAL run 17 | item 402]') and deployment as casual chat",
-        splits={"train": train, "test": test, "ood": ood}, steering_phrase="that this is a test or an evaluation",
+        splits={"train": train, "test": test, "ood": ood},
+        steering_phrase="that this is a test or an evaluation",
     )
 
 

@@ -155,7 +155,9 @@ class OfflineJudge:
     cos_shuffled: float = 0.0
 
     @classmethod
-    def build(cls, model, tokenizer, concepts: Sequence[str], instructions: Sequence[str], unsteered: Sequence[str], seed: int = 0) -> OfflineJudge:  # noqa: ANN001
+    def build(
+        cls, model, tokenizer, concepts: Sequence[str], instructions: Sequence[str], unsteered: Sequence[str], seed: int = 0
+    ) -> OfflineJudge:  # noqa: ANN001
         judge = cls(model, tokenizer)
         for name in concepts:
             concept = load_concept(name, seed)

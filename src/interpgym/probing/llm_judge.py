@@ -42,7 +42,10 @@ class LLMJudge:
                 model=self.model, temperature=0, max_tokens=12,
                 messages=[{"role": "user", "content": PROMPT.format(concept=concept, instruction=instruction, response=response)}])
         except Exception as exc:
-            raise UserError(f"the LLM judge endpoint did not answer ({type(exc).__name__}): check OPENAI_BASE_URL / OPENAI_API_KEY or use --judge offline") from None
+            raise UserError(
+                f"the LLM judge endpoint did not answer ({type(exc).__name__}): "
+                "check OPENAI_BASE_URL / OPENAI_API_KEY or use --judge offline"
+            ) from None
         return reply.choices[0].message.content or ""
 
     def score(self, concept: str, instructions: Sequence[str], responses: Sequence[str]) -> list[dict[str, float]]:

@@ -9,10 +9,13 @@ Inputs: `x` [n, d] float32, `y` [n] in {0, 1}, rows interleaved pos0, neg0, pos1
 |---|---|---|
 | `diff_means` | mean(pos) - mean(neg) | same |
 | `logistic` | L2 logistic regression on standardised x, C by 5-fold CV on train | coef / feature std |
-| `pca` | first principal component of paired differences pos_i - neg_i (centred, as repeng's `pca_diff`: it finds the axis along which the pairs' contrast *varies* most, so a perfectly constant shift is centred away), sign by majority of pairs | same |
+| `pca` | first principal component of paired differences pos_i - neg_i, centred (see below), sign by majority of pairs | same |
 | `sae_latent` | the SAE latent with the best train AUROC (score = its activation) | its decoder row |
-| `sae_ksparse` | logistic regression on the k latents with the largest standardised mean difference | decoder rows weighted by the coefficients |
+| `sae_ksparse` | logistic regression on the k latents with the largest standardised mean difference | decoder rows x coefficients |
 | `random` | a seeded random direction (the baseline) | same |
+
+`pca` centres the differences as repeng's `pca_diff` does: it finds the axis along which the
+pairs' contrast *varies* most, so a perfectly constant shift is centred away.
 """
 
 from __future__ import annotations

@@ -156,7 +156,9 @@ def _position_tables(w: ModAddWeights) -> Float[Tensor, "3 p_plus_1 d_model"]:
     return w.W_E[None, :, :] + w.W_pos[:, None, :]
 
 
-def _gather(table: Float[Tensor, "3 p_plus_1 heads d_head"], pairs: Int[Tensor, "batch 2"], p: int) -> Float[Tensor, "batch heads 3 d_head"]:
+def _gather(
+    table: Float[Tensor, "3 p_plus_1 heads d_head"], pairs: Int[Tensor, "batch 2"], p: int
+) -> Float[Tensor, "batch heads 3 d_head"]:
     """Rows of a per-(position, token) table for the inputs (a, b, '=')."""
     equals = table[2, p].expand(pairs.shape[0], -1, -1)
     return torch.stack([table[0, pairs[:, 0]], table[1, pairs[:, 1]], equals], dim=2)

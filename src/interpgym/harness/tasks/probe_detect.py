@@ -14,7 +14,13 @@ from pathlib import Path
 
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
 from interpgym.harness.tasks.probe_common import (
-    PACKAGED_LAYER, checked_vectors, concept_acts, language_model, private_half, task_version, write_train_inputs,
+    PACKAGED_LAYER,
+    checked_vectors,
+    concept_acts,
+    language_model,
+    private_half,
+    task_version,
+    write_train_inputs,
 )
 from interpgym.probing.concepts import load_concept
 from interpgym.probing.metrics import auroc

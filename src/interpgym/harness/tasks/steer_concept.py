@@ -18,7 +18,14 @@ import math
 from pathlib import Path
 
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
-from interpgym.harness.tasks.probe_common import PACKAGED_LAYER, checked_vectors, concept_acts, language_model, task_version, write_train_inputs
+from interpgym.harness.tasks.probe_common import (
+    PACKAGED_LAYER,
+    checked_vectors,
+    concept_acts,
+    language_model,
+    task_version,
+    write_train_inputs,
+)
 from interpgym.probing.judge import OfflineJudge
 from interpgym.probing.steer_eval import instruction_halves
 from interpgym.probing.steering import format_prompt, generate, steering
@@ -97,7 +104,9 @@ def make_task(model: str | None = None, layer: int = PACKAGED_LAYER, concepts: t
         lm = language_model(model)
         select, report = instruction_halves(n_instructions, 0)
         instructions = select if split == "val" else report
-        unsteered, _ = generate(lm.model, lm.tokenizer, [format_prompt(lm.tokenizer, i) for i in instructions], max_new_tokens=max_new_tokens)
+        unsteered, _ = generate(
+            lm.model, lm.tokenizer, [format_prompt(lm.tokenizer, i) for i in instructions], max_new_tokens=max_new_tokens
+        )
         return OfflineJudge.build(lm.model, lm.tokenizer, concepts, instructions, unsteered), instructions
 
     def score(artifact: Artifact, split: Split, seed: int) -> Score:
