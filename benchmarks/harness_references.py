@@ -64,7 +64,7 @@ def main() -> None:
                          "seconds": time.perf_counter() - start})
         ok = [r for r in runs if r["status"] == "ok"]
 
-        def stats(key: str) -> dict:
+        def stats(key: str, ok: list[dict] = ok) -> dict:
             values = [r[key] for r in ok]
             if not values:
                 return {"mean": None, "sem": None, "min": None}

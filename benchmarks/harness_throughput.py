@@ -79,7 +79,7 @@ def main() -> None:
     for row in rows:
         row["speedup_vs_1_worker"] = row["trials_per_hour"] / base
     same = all(r["val_scores"] == rows[0]["val_scores"] for r in rows)
-    print(f"speedups vs 1 worker: " + ", ".join(f"{r['config']}: {r['speedup_vs_1_worker']:.2f}x" for r in rows))
+    print("speedups vs 1 worker: " + ", ".join(f"{r['config']}: {r['speedup_vs_1_worker']:.2f}x" for r in rows))
     print(f"same val scores in every configuration: {same}")
     write_json_atomic(args.json, {"task": args.task, "trials": args.trials, "seed": args.seed, "cpus": os.cpu_count(),
                                   "load_average_at_end": os.getloadavg(), "rows": rows, "same_val_scores": same})

@@ -60,7 +60,7 @@ def main() -> None:
         boxed.append(_sandboxed_once())
     result = {"isolation": "namespaces" if isolated else "rlimits-only", "repeats": args.repeats,
               "bare_median_s": statistics.median(bare), "sandboxed_median_s": statistics.median(boxed),
-              "added_median_s": statistics.median(b - a for a, b in zip(bare, boxed))}
+              "added_median_s": statistics.median(b - a for a, b in zip(bare, boxed, strict=True))}
     table = Table(title=f"sandbox start-up cost ({result['isolation']}, {args.repeats} alternating repeats)")
     for column in ("bare s", "sandboxed s", "added s"):
         table.add_column(column, justify="right")

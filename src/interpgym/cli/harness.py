@@ -310,7 +310,9 @@ def register(app: typer.Typer) -> None:
             write_json_atomic(json_path, result)
 
     @campaign_app.command("show")
-    def campaign_show(campaign_id: str = typer.Argument(..., help="Campaign id (see `interpgym leaderboard`)."), json_path: Optional[Path] = JSON_OPTION) -> None:
+    def campaign_show(
+        campaign_id: str = typer.Argument(..., help="Campaign id (see `interpgym leaderboard`)."), json_path: Optional[Path] = JSON_OPTION
+    ) -> None:
         """Show a recorded campaign: its trials (what each tried, status, score, metrics, error), the best config."""
         check_output(json_path)
         from interpgym.harness.campaign import summary
@@ -356,7 +358,9 @@ def register(app: typer.Typer) -> None:
                       + (f"\n{trial.error}" if trial.error else ""), markup=False, highlight=False)
 
     @task_app.command("submit")
-    def task_submit(directory: Path = typer.Argument(..., help="The workspace made by `task init`."), json_path: Optional[Path] = JSON_OPTION) -> None:
+    def task_submit(
+        directory: Path = typer.Argument(..., help="The workspace made by `task init`."), json_path: Optional[Path] = JSON_OPTION
+    ) -> None:
         """End the workspace's campaign: its best val trial is scored once on the test split."""
         check_output(json_path)
         from interpgym.harness.campaign import summary
