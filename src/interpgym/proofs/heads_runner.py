@@ -13,7 +13,7 @@ from rich.console import Console
 from interpgym.core.errors import UserError
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
 from interpgym.core.progress import progress_bar
-from interpgym.proofs.runner import ModelProofs, audit
+from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
 
 
@@ -32,11 +32,8 @@ def resolve_heads(selection: str) -> list[str]:
 def prove_heads(w: MaxKHeadsWeights, names: list[str], advance: Any = None) -> ModelProofs:
     """Brute force plus the named strategies on `w`, each audited per input."""
     exact = heads_brute_force(w, advance=advance)
-    results = []
-    for name in names:
-        result = exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w)
-        audit(result, exact.extra["correct"], w.vocab, w.k)
-        results.append(result)
+    results = [exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w) for name in names]
+    audit_all(results, exact.extra["correct"], w.vocab, w.k)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
 
@@ -46,9 +43,10 @@ def heads_model_info(model: MaxKHeadsModel) -> dict[str, Any]:
             "weights": str(model.weights_path), "heads": c.n_heads, "d_head": c.d_head}
 
 
-def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, progress: bool = True,
-                 console: Console | None = None) -> dict[str, Any]:
-    """Train (or load) the H-head model, run the selected proofs, return the JSON."""
+def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, stride: int = 1,
+                 progress: bool = True, console: Console | None = None) -> dict[str, Any]:
+    """Train (or load) the H-head model, run the selected proofs (with `checkpoints`, on every
+    `stride`-th saved checkpoint too), return the JSON."""
     config.validate()
     names = resolve_heads(selection)
     model = train_maxk_heads(config, progress=progress)
@@ -64,7 +62,7 @@ def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints
         report: dict[str, Any] = {"model": heads_model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
             stages = []
-            for step in model.checkpoint_steps():
+            for step in checkpoint_steps(model.checkpoint_steps(), stride):
                 stage = run(f"step {step}", model.checkpoint(step))
                 stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
             report["checkpoints"] = stages
