@@ -13,7 +13,7 @@ from rich.console import Console
 from interpgym.core.errors import UserError
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
 from interpgym.core.progress import progress_bar
-from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps
+from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, same_weights
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
 
 
@@ -63,7 +63,8 @@ def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints
         if checkpoints:
             stages = []
             for step in checkpoint_steps(model.checkpoint_steps(), stride):
-                stage = run(f"step {step}", model.checkpoint(step))
+                w = model.checkpoint(step)
+                stage = final if same_weights(w, model.weights) else run(f"step {step}", w)
                 stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
             report["checkpoints"] = stages
     return report

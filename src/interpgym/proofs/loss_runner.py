@@ -25,7 +25,7 @@ from interpgym.proofs.loss_bounds import LossResult
 from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
 from interpgym.proofs.registry import resolve
 from interpgym.core.progress import progress_bar
-from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info
+from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, same_weights
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
 LossStrategy = Callable[[MaxKWeights], LossResult]
@@ -91,7 +91,8 @@ def loss_report(
             overall = bar.add_task("checkpoints", total=len(steps))
             stages = []
             for step in steps:
-                stage = run(f"step {step}", model.checkpoint(step))
+                w = model.checkpoint(step)
+                stage = final if same_weights(w, model.weights) else run(f"step {step}", w)
                 stages.append({"step": step, "exact_loss": stage.exact_loss, "results": stage.rows()})
                 bar.advance(overall)
             report["checkpoints"] = stages
