@@ -11,15 +11,23 @@ from typing import Any
 from rich.console import Console
 
 from interpgym.core.errors import UserError
+from interpgym.proofs import heads_subcubic
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
 from interpgym.core.progress import progress_bar
 from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, same_weights
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
 
 
+STRATEGIES = {
+    **HEADS_STRATEGIES,
+    heads_subcubic.JOINT: lambda w: heads_subcubic.heads_subcubic(w, joint=True),
+    heads_subcubic.INDEPENDENT: lambda w: heads_subcubic.heads_subcubic(w, joint=False),
+}
+
+
 def resolve_heads(selection: str) -> list[str]:
     """Strategy names for `all` or a comma list; `UserError` naming an unknown one."""
-    known = [BRUTE_FORCE, *HEADS_STRATEGIES]
+    known = [BRUTE_FORCE, *STRATEGIES]
     if selection.strip() == "all":
         return known
     names = list(dict.fromkeys(p.strip() for p in selection.split(",") if p.strip()))
@@ -32,7 +40,7 @@ def resolve_heads(selection: str) -> list[str]:
 def prove_heads(w: MaxKHeadsWeights, names: list[str], advance: Any = None) -> ModelProofs:
     """Brute force plus the named strategies on `w`, each audited per input."""
     exact = heads_brute_force(w, advance=advance)
-    results = [exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w) for name in names]
+    results = [exact if name == BRUTE_FORCE else STRATEGIES[name](w) for name in names]
     audit_all(results, exact.extra["correct"], w.vocab, w.k)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
@@ -70,4 +78,4 @@ def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints
     return report
 
 
-__all__ = ["heads_report", "prove_heads", "resolve_heads", "heads_model_info"]
+__all__ = ["STRATEGIES", "heads_report", "prove_heads", "resolve_heads", "heads_model_info"]
