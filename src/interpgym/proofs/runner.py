@@ -28,7 +28,7 @@ from interpgym.core.errors import UserError
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import cpu_threads
 from interpgym.proofs.brute_force import brute_force
-from interpgym.proofs.certificates import certified_mask
+from interpgym.proofs.certificates import certified_mask, input_cases
 from interpgym.proofs.cubic import cubic
 from interpgym.proofs.inputs import tokens_of
 from interpgym.proofs.registry import BRUTE_FORCE, resolve, strategies
@@ -66,8 +66,9 @@ def audit(result: ProofResult, correct: torch.Tensor, vocab: int, k: int) -> Non
 def audit_all(results: list[ProofResult], correct: torch.Tensor, vocab: int, k: int) -> None:
     """`audit` for every result in `results`, decoding each chunk of wrong inputs once for all of them.
 
-    A result that certifies nothing needs no per-input check. Cost O(number of wrong
-    inputs x (1 + number of results with a non-empty certificate)), chunked.
+    A result that certifies nothing needs no per-input check, and per result only the wrong
+    inputs whose case (m, q, n) holds some certified input are checked in full. Cost
+    O(number of wrong inputs x (1 + number of results)), chunked.
     """
     exact = int(correct.sum())
     for result in results:
@@ -76,13 +77,20 @@ def audit_all(results: list[ProofResult], correct: torch.Tensor, vocab: int, k: 
     to_check = [r for r in results if r.ok is not None and r.ok_pure is not None and r.certified > 0]
     if not to_check:
         return
+    live_cases = []  # [m, q, n]: does the case hold any certified input?
+    for r in to_check:
+        live = r.ok.any(dim=2)
+        live[:, :, k - 1] = r.ok_pure
+        live_cases.append(live)
     wrong_index = (~correct).nonzero()[:, 0]
     for begin in range(0, wrong_index.shape[0], AUDIT_CHUNK):
         tokens = tokens_of(wrong_index[begin : begin + AUDIT_CHUNK], vocab, k)
-        for result in to_check:
-            covered = certified_mask(result.ok, result.ok_pure, tokens)
+        m, q, _, _, n = input_cases(tokens)
+        for result, live in zip(to_check, live_cases, strict=True):
+            suspects = tokens[live[m, q, n]]
+            covered = certified_mask(result.ok, result.ok_pure, suspects)
             if bool(covered.any()):
-                first = tokens[covered.nonzero()[0, 0]].tolist()
+                first = suspects[covered.nonzero()[0, 0]].tolist()
                 raise UnsoundProofError(f"{result.strategy} certifies input {first}, which the model gets wrong")
 
 
