@@ -15,7 +15,13 @@ from interpgym.proofs.heads import head_tables, heads_brute_force, heads_cubic, 
 from interpgym.proofs.heads_subcubic import heads_subcubic
 from interpgym.proofs.inputs import tokens_at
 from interpgym.subjects.maxk import correct_mask, last_logits
-from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsWeights, heads_last_logits, opposed_heads_model, train_maxk_heads
+from interpgym.subjects.maxk_heads import (
+    MaxKHeadsConfig,
+    MaxKHeadsWeights,
+    heads_last_logits,
+    opposed_heads_model,
+    train_maxk_heads,
+)
 
 from .helpers import random_weights
 from .test_cli import run_cli

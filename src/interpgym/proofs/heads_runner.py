@@ -11,12 +11,11 @@ from typing import Any
 from rich.console import Console
 
 from interpgym.core.errors import UserError
+from interpgym.core.progress import progress_bar
 from interpgym.proofs import heads_subcubic
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
-from interpgym.core.progress import progress_bar
 from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, same_weights
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
-
 
 STRATEGIES = {
     **HEADS_STRATEGIES,

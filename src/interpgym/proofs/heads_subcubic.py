@@ -54,11 +54,17 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from interpgym.core.flops import FlopCounter
-from interpgym.proofs.certificates import count_certified
-from interpgym.proofs.inputs import input_count
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff import heads_margin_slack, value_logit_bound
-from interpgym.proofs.subcubic_cases import CaseTables, attention_extremes, case_tables, certificate_tables, coverable, logit_gap_at, nonmax_value_gain
+from interpgym.proofs.subcubic_cases import (
+    CaseTables,
+    attention_extremes,
+    case_tables,
+    certificate_tables,
+    coverable,
+    logit_gap_at,
+    nonmax_value_gain,
+)
 from interpgym.proofs.subcubic_search import smallest_certified_gaps
 from interpgym.proofs.subcubic_tables import DirectTables, direct_tables, eqke_tables, query_key_factors
 from interpgym.proofs.tables import ov_tables
@@ -212,18 +218,9 @@ def heads_subcubic(w: MaxKHeadsWeights, joint: bool = True) -> ProofResult:
         wall = time.perf_counter() - started
     ok, ok_pure = certificate_tables(certified.cpu(), gaps.cpu())
     vocab, k, h = w.vocab, w.k, w.n_heads
-    return ProofResult(
-        strategy=JOINT if joint else INDEPENDENT,
-        certified=count_certified(ok, ok_pure),
-        total=input_count(vocab, k),
-        flops=counter.total,
-        wall_s=wall,
-        unexplained_dim=float(h * (2 * vocab**2 + 2 * vocab * k) + vocab**2),
-        complexity=COMPLEXITY,
-        ok=ok,
-        ok_pure=ok_pure,
-        extra={"slack": verified.slack},
-    )
+    return ProofResult.from_certificate(JOINT if joint else INDEPENDENT, ok, ok_pure, flops=counter.total, wall_s=wall,
+                                        unexplained_dim=float(h * (2 * vocab**2 + 2 * vocab * k) + vocab**2),
+                                        complexity=COMPLEXITY, extra={"slack": verified.slack})
 
 
 __all__ = ["heads_subcubic", "heads_case_tables", "worst_logit_gap", "certified_cases", "search_certificate",

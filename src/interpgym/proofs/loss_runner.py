@@ -19,12 +19,12 @@ from typing import Any
 
 from rich.console import Console
 
+from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 from interpgym.proofs import loss_brute_force, loss_cubic
 from interpgym.proofs.loss_bounds import LossResult
 from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
 from interpgym.proofs.registry import resolve
-from interpgym.core.progress import progress_bar
 from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, same_weights
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 

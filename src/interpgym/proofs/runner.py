@@ -181,4 +181,5 @@ def maxk_report(
     return report
 
 
-__all__ = ["maxk_report", "prove", "audit", "audit_all", "checkpoint_steps", "same_weights", "warm_up", "model_info", "ModelProofs", "UnsoundProofError"]
+__all__ = ["maxk_report", "prove", "audit", "audit_all", "checkpoint_steps", "same_weights", "warm_up", "model_info", "ModelProofs",
+           "UnsoundProofError"]
