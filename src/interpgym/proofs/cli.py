@@ -117,7 +117,7 @@ def maxk(
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
     checkpoints: bool = typer.Option(
-        False, "--checkpoints", help="Also prove the saved checkpoints (bound vs step): a few minutes on a 2-core CPU."
+        False, "--checkpoints", help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5.5 CPU min."
     ),
     stride: int = typer.Option(1, "--stride", help="With --checkpoints: prove every N-th saved checkpoint (first and last always)."),
     plot: Optional[Path] = typer.Option(
