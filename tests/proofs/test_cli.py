@@ -73,6 +73,8 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
         (["--k", "0"], "--k must be >= 1"),
         (["--strategies", "cubic,bogus"], "unknown strategy 'bogus'"),
         (["--d-model", "0"], "--d-model"),
+        (["--stride", "2"], "only applies with --checkpoints"),
+        (["--checkpoints", "--stride", "0"], "--stride 0: must be >= 1"),
     ],
 )
 def test_bad_arguments_exit_2(
@@ -84,6 +86,15 @@ def test_bad_arguments_exit_2(
     assert code == 2
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_checkpoint_stride(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out.json"
+    code = run_cli(["proofs", "maxk", *SMALL, "--strategies", "cubic", "--checkpoints", "--stride", "2", "--json", str(out)], monkeypatch)
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert [c["step"] for c in report["checkpoints"]] == [0, 200, 300]
+    assert report["checkpoints"][-1]["exact_accuracy"] == report["exact_accuracy"]
 
 
 def test_unreadable_cache_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -1,5 +1,5 @@
 """Multi-head max-of-K: the subject, the float32 slack, brute force, and the joint / independent
-convexity proofs, each sound per input against the float32 forward."""
+convexity proofs (cubic- and subcubic-style), each sound per input against the float32 forward."""
 
 from __future__ import annotations
 
@@ -12,9 +12,16 @@ import torch
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic
 from interpgym.proofs.heads import head_tables, heads_brute_force, heads_cubic, heads_slack
+from interpgym.proofs.heads_subcubic import heads_subcubic
 from interpgym.proofs.inputs import tokens_at
 from interpgym.subjects.maxk import correct_mask, last_logits
-from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsWeights, heads_last_logits, train_maxk_heads
+from interpgym.subjects.maxk_heads import (
+    MaxKHeadsConfig,
+    MaxKHeadsWeights,
+    heads_last_logits,
+    opposed_heads_model,
+    train_maxk_heads,
+)
 
 from .helpers import random_weights
 from .test_cli import run_cli
@@ -43,12 +50,15 @@ def assert_sound(w: MaxKHeadsWeights) -> dict[str, int]:
     brute = heads_brute_force(w)
     assert torch.equal(brute.correct, correct)
     counts = {}
-    for joint in (True, False):
-        result = heads_cubic(w, joint)
-        covered = certified_mask(result.ok, result.ok_pure, tokens)
-        assert not (covered & ~correct).any(), f"{result.strategy} certified wrong inputs {tokens[covered & ~correct][:5].tolist()}"
-        assert int(covered.sum()) == result.certified
-        counts[result.strategy] = result.certified
+    for proof in (heads_cubic, heads_subcubic):
+        for joint in (True, False):
+            result = proof(w, joint)
+            covered = certified_mask(result.ok, result.ok_pure, tokens)
+            assert not (covered & ~correct).any(), f"{result.strategy} certified wrong inputs {tokens[covered & ~correct][:5].tolist()}"
+            assert int(covered.sum()) == result.certified
+            counts[result.strategy] = result.certified
+    # same average attentions, and every arrangement's attention range lies inside the overall one
+    assert counts["subcubic/joint"] >= counts["subcubic/independent"]
     return counts
 
 
@@ -90,6 +100,16 @@ def test_sound_at_every_training_stage() -> None:
         assert_sound(model.checkpoint(step))
 
 
+def test_joint_argument_gains_on_heads_with_opposed_positions() -> None:
+    """The hand-built model's heads prefer opposite ends of the sequence, so each head's worst
+    arrangement is the other's best: the joint forms certify strictly more (sound either way)."""
+    w = opposed_heads_model(12, 4)
+    counts = assert_sound(w)
+    assert counts["cubic/joint"] > counts["cubic/independent"]
+    assert counts["subcubic/joint"] > counts["subcubic/independent"]
+    assert int(truth(w).sum()) > counts["subcubic/joint"]
+
+
 def test_one_head_reduces_to_the_cubic_proof() -> None:
     """With one head both forms are the one-head convexity argument over every arrangement. They check the
     v^2 pure inputs (m, ..., m, q) exactly, where the registered `cubic` pessimises them per key (kept so that
@@ -108,7 +128,8 @@ def test_cli_heads_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert run_cli(args, monkeypatch) == 0
     report = json.loads(out.read_text())
     assert report["model"]["heads"] == 2 and report["model"]["d_head"] == 4
-    assert [r["strategy"] for r in report["results"]] == ["brute-force", "cubic/joint", "cubic/independent"]
+    assert [r["strategy"] for r in report["results"]] == ["brute-force", "cubic/joint", "cubic/independent", "subcubic/joint",
+                                                          "subcubic/independent"]
     assert all(r["bound"] <= report["exact_accuracy"] for r in report["results"])
     three = [*args[:3], "3", *args[4:]]
     out.unlink()

@@ -10,7 +10,7 @@ from interpgym.core.pareto import pareto_front
 from interpgym.proofs.cubic import cubic
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.registry import resolve, strategies
-from interpgym.proofs.runner import UnsoundProofError, audit, prove
+from interpgym.proofs.runner import UnsoundProofError, audit, audit_all, checkpoint_steps, prove
 
 from .helpers import SMALL_CONFIGS, forward_correct, small_model
 
@@ -51,6 +51,29 @@ def test_audit_rejects_unsound_certificates() -> None:
     with pytest.raises(UnsoundProofError, match="only"):
         audit(forged, correct, w.vocab, w.k)
     assert not correct[wrong_index]  # the forged certificate claims an input the model gets wrong
+
+
+def test_audit_all_finds_the_unsound_result_among_sound_ones() -> None:
+    w = small_model(*SMALL_CONFIGS[1])
+    correct = forward_correct(w)
+    sound = cubic(w)
+    audit_all([sound, cubic(w)], correct, w.vocab, w.k)  # nothing raised
+    forged = cubic(w)
+    forged.ok = torch.ones_like(forged.ok)
+    forged.ok_pure = torch.ones_like(forged.ok_pure)
+    forged.strategy = "forged"
+    with pytest.raises(UnsoundProofError, match="forged certifies input"):
+        audit_all([sound, forged], correct, w.vocab, w.k)
+
+
+def test_checkpoint_steps_keep_first_and_last() -> None:
+    saved = [0, 100, 200, 300, 400]
+    assert checkpoint_steps(saved) == saved
+    assert checkpoint_steps(saved, 2) == [0, 200, 400]
+    assert checkpoint_steps(saved, 3) == [0, 300, 400]
+    assert checkpoint_steps(saved, 10) == [0, 400]
+    with pytest.raises(UserError, match="--stride"):
+        checkpoint_steps(saved, 0)
 
 
 def test_pareto_front_of_cost_and_bound() -> None:

@@ -53,14 +53,13 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interpgym.core.errors import require
 from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.brute_force import PREFIXES_PER_CHUNK, PrefixTables, prefix_logits
-from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.cubic import pessimized_value_tables
 from interpgym.proofs.inputs import MAX_ENUMERABLE, input_count, tokens_at, tokens_of
 from interpgym.proofs.result import ProofResult
@@ -218,18 +217,10 @@ def heads_cubic(w: MaxKHeadsWeights, joint: bool = True) -> ProofResult:
         slack = heads_slack(w, tables)
         ok, ok_pure = heads_certificate(tables, slack, joint)
     vocab, k, h = w.vocab, w.k, w.n_heads
-    return ProofResult(
-        strategy=JOINT if joint else INDEPENDENT,
-        certified=count_certified(ok, ok_pure),
-        total=input_count(vocab, k),
-        flops=counter.total,
-        wall_s=time.perf_counter() - started,
-        unexplained_dim=float(h * (3 * vocab**2 + 2 * vocab * k) - (h - 1) * vocab**2),
-        complexity="O(H 2^(K-1) v^3 + v^3 log v)",
-        ok=ok,
-        ok_pure=ok_pure,
-        extra={"slack": slack},
-    )
+    return ProofResult.from_certificate(JOINT if joint else INDEPENDENT, ok, ok_pure, flops=counter.total,
+                                        wall_s=time.perf_counter() - started,
+                                        unexplained_dim=float(h * (3 * vocab**2 + 2 * vocab * k) - (h - 1) * vocab**2),
+                                        complexity="O(H 2^(K-1) v^3 + v^3 log v)", extra={"slack": slack})
 
 
 HEADS_STRATEGIES: dict[str, Callable[[MaxKHeadsWeights], ProofResult]] = {

@@ -11,15 +11,22 @@ from typing import Any
 from rich.console import Console
 
 from interpgym.core.errors import UserError
-from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
 from interpgym.core.progress import progress_bar
-from interpgym.proofs.runner import ModelProofs, audit
+from interpgym.proofs import heads_subcubic
+from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
+from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, same_weights
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
+
+STRATEGIES = {
+    **HEADS_STRATEGIES,
+    heads_subcubic.JOINT: lambda w: heads_subcubic.heads_subcubic(w, joint=True),
+    heads_subcubic.INDEPENDENT: lambda w: heads_subcubic.heads_subcubic(w, joint=False),
+}
 
 
 def resolve_heads(selection: str) -> list[str]:
     """Strategy names for `all` or a comma list; `UserError` naming an unknown one."""
-    known = [BRUTE_FORCE, *HEADS_STRATEGIES]
+    known = [BRUTE_FORCE, *STRATEGIES]
     if selection.strip() == "all":
         return known
     names = list(dict.fromkeys(p.strip() for p in selection.split(",") if p.strip()))
@@ -32,11 +39,8 @@ def resolve_heads(selection: str) -> list[str]:
 def prove_heads(w: MaxKHeadsWeights, names: list[str], advance: Any = None) -> ModelProofs:
     """Brute force plus the named strategies on `w`, each audited per input."""
     exact = heads_brute_force(w, advance=advance)
-    results = []
-    for name in names:
-        result = exact if name == BRUTE_FORCE else HEADS_STRATEGIES[name](w)
-        audit(result, exact.correct, w.vocab, w.k)
-        results.append(result)
+    results = [exact if name == BRUTE_FORCE else STRATEGIES[name](w) for name in names]
+    audit_all(results, exact.correct, w.vocab, w.k)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
 
@@ -46,9 +50,10 @@ def heads_model_info(model: MaxKHeadsModel) -> dict[str, Any]:
             "weights": str(model.weights_path), "heads": c.n_heads, "d_head": c.d_head}
 
 
-def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, progress: bool = True,
-                 console: Console | None = None) -> dict[str, Any]:
-    """Train (or load) the H-head model, run the selected proofs, return the JSON."""
+def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, stride: int = 1,
+                 progress: bool = True, console: Console | None = None) -> dict[str, Any]:
+    """Train (or load) the H-head model, run the selected proofs (with `checkpoints`, on every
+    `stride`-th saved checkpoint too), return the JSON."""
     config.validate()
     names = resolve_heads(selection)
     model = train_maxk_heads(config, progress=progress)
@@ -64,11 +69,12 @@ def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints
         report: dict[str, Any] = {"model": heads_model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
             stages = []
-            for step in model.checkpoint_steps():
-                stage = run(f"step {step}", model.checkpoint(step))
+            for step in checkpoint_steps(model.checkpoint_steps(), stride):
+                w = model.checkpoint(step)
+                stage = final if same_weights(w, model.weights) else run(f"step {step}", w)
                 stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
             report["checkpoints"] = stages
     return report
 
 
-__all__ = ["heads_report", "prove_heads", "resolve_heads", "heads_model_info"]
+__all__ = ["STRATEGIES", "heads_report", "prove_heads", "resolve_heads", "heads_model_info"]

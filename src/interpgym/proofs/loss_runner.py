@@ -19,13 +19,13 @@ from typing import Any
 
 from rich.console import Console
 
+from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 from interpgym.proofs import loss_brute_force, loss_cubic
 from interpgym.proofs.loss_bounds import LossResult
 from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
 from interpgym.proofs.registry import resolve
-from interpgym.core.progress import progress_bar
-from interpgym.proofs.runner import UnsoundProofError, model_info
+from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, same_weights
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
 LossStrategy = Callable[[MaxKWeights], LossResult]
@@ -68,9 +68,11 @@ def prove_loss(w: MaxKWeights, names: list[str], *, advance: Callable[[int], Non
 
 
 def loss_report(
-    config: MaxKConfig, selection: str = "all", *, checkpoints: bool = False, progress: bool = True, console: Console | None = None
+    config: MaxKConfig, selection: str = "all", *, checkpoints: bool = False, stride: int = 1, progress: bool = True,
+    console: Console | None = None,
 ) -> dict[str, Any]:
-    """Train (or load) the model for `config`, run the selected loss proofs, return the JSON above."""
+    """Train (or load) the model for `config`, run the selected loss proofs, return the JSON above
+    (with `checkpoints`, on every `stride`-th saved checkpoint too: `runner.checkpoint_steps`)."""
     config.validate()
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
@@ -85,11 +87,12 @@ def loss_report(
         final = run(f"loss: brute force + {len(names)} strategies (final model)", model.weights)
         report: dict[str, Any] = {"model": model_info(model), "theorem": "loss", "exact_loss": final.exact_loss, "results": final.rows()}
         if checkpoints:
-            steps = model.checkpoint_steps()
+            steps = checkpoint_steps(model.checkpoint_steps(), stride)
             overall = bar.add_task("checkpoints", total=len(steps))
             stages = []
             for step in steps:
-                stage = run(f"step {step}", model.checkpoint(step))
+                w = model.checkpoint(step)
+                stage = final if same_weights(w, model.weights) else run(f"step {step}", w)
                 stages.append({"step": step, "exact_loss": stage.exact_loss, "results": stage.rows()})
                 bar.advance(overall)
             report["checkpoints"] = stages

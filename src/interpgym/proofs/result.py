@@ -8,6 +8,8 @@ from typing import Any
 from jaxtyping import Bool
 from torch import Tensor
 
+from interpgym.proofs.certificates import count_certified
+
 
 @dataclass
 class ProofResult:
@@ -32,6 +34,16 @@ class ProofResult:
     ok_pure: Bool[Tensor, "m q"] | None = field(default=None, repr=False)
     correct: Bool[Tensor, " inputs"] | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_certificate(
+        cls, strategy: str, ok: Bool[Tensor, "m q c n"], ok_pure: Bool[Tensor, "m q"], *, flops: int, wall_s: float,
+        unexplained_dim: float, complexity: str, extra: dict[str, Any] | None = None,
+    ) -> ProofResult:
+        """The result of a certificate (`certificates`): its inputs counted exactly, out of all v^K."""
+        vocab, k = ok.shape[0], ok.shape[3]
+        return cls(strategy=strategy, certified=count_certified(ok, ok_pure), total=vocab**k, flops=flops, wall_s=wall_s,
+                   unexplained_dim=unexplained_dim, complexity=complexity, ok=ok, ok_pure=ok_pure, extra=extra or {})
 
     @property
     def bound(self) -> float:

@@ -24,10 +24,11 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
+from interpgym.core.errors import UserError
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import cpu_threads
 from interpgym.proofs.brute_force import brute_force
-from interpgym.proofs.certificates import certified_mask
+from interpgym.proofs.certificates import certified_mask, input_cases
 from interpgym.proofs.cubic import cubic
 from interpgym.proofs.inputs import tokens_of
 from interpgym.proofs.registry import BRUTE_FORCE, resolve, strategies
@@ -57,20 +58,40 @@ def audit(result: ProofResult, correct: torch.Tensor, vocab: int, k: int) -> Non
 
     Checks the count, and that no input the model gets wrong is covered by the
     certificate (equivalently: the certified set lies inside the correct set). Cost
-    O(number of wrong inputs), chunked.
+    O(number of wrong inputs), chunked. `audit_all` checks several results in one pass.
+    """
+    audit_all([result], correct, vocab, k)
+
+
+def audit_all(results: list[ProofResult], correct: torch.Tensor, vocab: int, k: int) -> None:
+    """`audit` for every result in `results`, decoding each chunk of wrong inputs once for all of them.
+
+    A result that certifies nothing needs no per-input check, and per result only the wrong
+    inputs whose case (m, q, n) holds some certified input are checked in full. Cost
+    O(number of wrong inputs x (1 + number of results)), chunked.
     """
     exact = int(correct.sum())
-    if result.certified > exact:
-        raise UnsoundProofError(f"{result.strategy} certifies {result.certified} inputs but only {exact} are correct")
-    if result.ok is None or result.ok_pure is None:
+    for result in results:
+        if result.certified > exact:
+            raise UnsoundProofError(f"{result.strategy} certifies {result.certified} inputs but only {exact} are correct")
+    to_check = [r for r in results if r.ok is not None and r.ok_pure is not None and r.certified > 0]
+    if not to_check:
         return
+    live_cases = []  # [m, q, n]: does the case hold any certified input?
+    for r in to_check:
+        live = r.ok.any(dim=2)
+        live[:, :, k - 1] = r.ok_pure
+        live_cases.append(live)
     wrong_index = (~correct).nonzero()[:, 0]
     for begin in range(0, wrong_index.shape[0], AUDIT_CHUNK):
         tokens = tokens_of(wrong_index[begin : begin + AUDIT_CHUNK], vocab, k)
-        covered = certified_mask(result.ok, result.ok_pure, tokens)
-        if bool(covered.any()):
-            first = tokens[covered.nonzero()[0, 0]].tolist()
-            raise UnsoundProofError(f"{result.strategy} certifies input {first}, which the model gets wrong")
+        m, q, _, _, n = input_cases(tokens)
+        for result, live in zip(to_check, live_cases, strict=True):
+            suspects = tokens[live[m, q, n]]
+            covered = certified_mask(result.ok, result.ok_pure, suspects)
+            if bool(covered.any()):
+                first = suspects[covered.nonzero()[0, 0]].tolist()
+                raise UnsoundProofError(f"{result.strategy} certifies input {first}, which the model gets wrong")
 
 
 def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | None = None) -> ModelProofs:
@@ -83,11 +104,8 @@ def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | 
     with cpu_threads(1, w.W_E.device):
         exact = brute_force(w, advance=advance)
         correct = exact.correct
-        results = []
-        for name in names:
-            result = exact if name == BRUTE_FORCE else table[name](w)
-            audit(result, correct, w.vocab, w.k)
-            results.append(result)
+        results = [exact if name == BRUTE_FORCE else table[name](w) for name in names]
+        audit_all(results, correct, w.vocab, w.k)
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
 
@@ -97,6 +115,23 @@ def warm_up() -> None:
     tiny = MaxKWeights.random(vocab=4, k=2, d_model=4, d_head=4, generator=generator)
     brute_force(tiny)
     cubic(tiny)
+
+
+def checkpoint_steps(saved: list[int], stride: int = 1) -> list[int]:
+    """Every `stride`-th of the `saved` checkpoint steps (in order), the first and the last always included."""
+    if stride < 1:
+        raise UserError(f"--stride must be >= 1 (got {stride})")
+    chosen = saved[::stride]
+    if saved and chosen[-1] != saved[-1]:
+        chosen.append(saved[-1])
+    return chosen
+
+
+def same_weights(a: Any, b: Any) -> bool:
+    """Whether two weight sets (anything with `as_dict()`) are bit-identical: a checkpoint equal to
+    the final weights reuses the final model's proofs instead of proving them again."""
+    x, y = a.as_dict(), b.as_dict()
+    return x.keys() == y.keys() and all(torch.equal(x[name], y[name]) for name in x)
 
 
 def model_info(model: MaxKModel) -> dict[str, Any]:
@@ -119,10 +154,13 @@ def maxk_report(
     selection: str = "all",
     *,
     checkpoints: bool = False,
+    stride: int = 1,
     progress: bool = True,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Train (or load) the model for `config`, run the selected strategies, return the contract JSON."""
+    """Train (or load) the model for `config`, run the selected strategies, return the contract JSON.
+
+    With `checkpoints`, every `stride`-th saved checkpoint is proved too (`checkpoint_steps`)."""
     config.validate()
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
@@ -131,15 +169,17 @@ def maxk_report(
         final = _prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
-            steps = model.checkpoint_steps()
+            steps = checkpoint_steps(model.checkpoint_steps(), stride)
             overall = bar.add_task("checkpoints", total=len(steps))
             stages = []
             for step in steps:
-                stage = _prove_with_bar(bar, f"step {step}", model.checkpoint(step), names)
+                w = model.checkpoint(step)
+                stage = final if same_weights(w, model.weights) else _prove_with_bar(bar, f"step {step}", w, names)
                 stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
                 bar.advance(overall)
             report["checkpoints"] = stages
     return report
 
 
-__all__ = ["maxk_report", "prove", "audit", "warm_up", "model_info", "ModelProofs", "UnsoundProofError"]
+__all__ = ["maxk_report", "prove", "audit", "audit_all", "checkpoint_steps", "same_weights", "warm_up", "model_info", "ModelProofs",
+           "UnsoundProofError"]

@@ -12,6 +12,7 @@ values and keeping the one that certifies the most inputs of that (m, n).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from jaxtyping import Float, Int
@@ -39,22 +40,21 @@ def _covered_inputs(vocab: int, k: int, gaps: Tensor) -> Tensor:
     return torch.where(free == 0, torch.ones_like(choices), combos[n] * choices.pow(free))
 
 
-def best_gaps(t: CaseTables, mean_attn: Float[Tensor, "m n"]) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m q n"]]:
-    """Smallest certified gap per case (1 where none works) and the inputs it covers (0 where none).
+def smallest_certified_gaps(
+    vocab: int, k: int, batch: tuple[int, ...], certify: Callable[[Tensor], Tensor], device: torch.device
+) -> tuple[Int[Tensor, "*batch m q n"], Float[Tensor, "*batch m q n"]]:
+    """Smallest gap per case that `certify(gaps) -> bool [*batch, m, q, n]` accepts (1 where none does),
+    and the inputs it covers (0 where none), by bisection over g in [1, v-1].
 
-    Certification is monotone in the gap (a larger gap covers a subset of the non-max
-    tokens, so every bound term can only shrink), so a bisection per case over
-    g in [1, v-1] finds the smallest certified gap in ceil(log2 v) + 1 checks instead of
-    v - 1. (Search only: whatever it returns, the verification re-checks it.)
+    `certify` must be monotone in the gap (a larger gap covers a subset of the non-max
+    tokens, so every bound term can only shrink): then ceil(log2 v) + 1 checks suffice
+    instead of v - 1. (Search only: whatever it returns, the verification re-checks it.)
     """
-    vocab, k = t.vocab, t.k
-    device = t.eqke.device
-    mean = mean_attn
-    lo = torch.ones((vocab, vocab, k), dtype=torch.long, device=device)
+    lo = torch.ones((*batch, vocab, vocab, k), dtype=torch.long, device=device)
     hi = torch.full_like(lo, max(vocab, 2))  # hi = vocab: "not certified at any gap below it"
     while bool((lo < hi).any()):
         mid = torch.div(lo + hi, 2, rounding_mode="floor")
-        certified = certified_cases(t, mid.clamp(max=max(vocab - 1, 1)), mean) & (mid < max(vocab, 2))
+        certified = certify(mid.clamp(max=max(vocab - 1, 1))) & (mid < max(vocab, 2))
         hi = torch.where((lo < hi) & certified, mid, hi)
         lo = torch.where((lo < hi) & ~certified, mid + 1, lo)
     found = hi < max(vocab, 2)
@@ -63,21 +63,23 @@ def best_gaps(t: CaseTables, mean_attn: Float[Tensor, "m n"]) -> tuple[Int[Tenso
     return gaps, covered
 
 
+def best_gaps(t: CaseTables, mean_attn: Float[Tensor, "*batch m n"]) -> tuple[Int[Tensor, "*batch m q n"], Float[Tensor, "*batch m q n"]]:
+    """`smallest_certified_gaps` of the one-head check, for each leading batch entry of `mean_attn`
+    (one search per candidate average attention)."""
+    return smallest_certified_gaps(t.vocab, t.k, tuple(mean_attn.shape[:-2]), lambda gaps: certified_cases(t, gaps, mean_attn),
+                                   t.eqke.device)
+
+
 def search_certificate(
     t: CaseTables, attention: str, grid: tuple[float, ...] = MEAN_ATTENTION_GRID
 ) -> tuple[Int[Tensor, "m q n"], Float[Tensor, "m n"]]:
-    """(gaps, mean_attn) maximising certified inputs: per (m, n), the best A_bar on `grid`."""
+    """(gaps, mean_attn) maximising certified inputs: per (m, n), the best A_bar on `grid` (the
+    first of equally good values). All grid values are searched at once (one batched bisection)."""
     vocab, k = t.vocab, t.k
     grid = (0.0,) if attention == "drop_average" else grid
-    best_gap_table = torch.ones((vocab, vocab, k), dtype=torch.long, device=t.eqke.device)
-    best_mean = torch.zeros((vocab, k), dtype=torch.float64, device=t.eqke.device)
-    best_count = torch.full((vocab, k), -1.0, dtype=torch.float64, device=t.eqke.device)
-    for value in grid:
-        mean_attn = torch.full((vocab, k), value, dtype=torch.float64, device=t.eqke.device)
-        gaps, covered = best_gaps(t, mean_attn)
-        count = covered.sum(dim=1)  # [m, n]
-        better = count > best_count
-        best_count = torch.where(better, count, best_count)
-        best_mean = torch.where(better, mean_attn, best_mean)
-        best_gap_table = torch.where(better[:, None, :], gaps, best_gap_table)
-    return best_gap_table, best_mean
+    values = torch.tensor(grid, dtype=torch.float64, device=t.eqke.device)
+    mean_attn = values[:, None, None].expand(len(grid), vocab, k)  # [grid, m, n]
+    gaps, covered = best_gaps(t, mean_attn)  # [grid, m, q, n]
+    best = covered.sum(dim=2).argmax(dim=0)  # [m, n]: first maximal grid value
+    best_gap_table = gaps.gather(0, best[None, :, None, :].expand(1, vocab, vocab, k))[0]
+    return best_gap_table, values[best]

@@ -99,6 +99,40 @@ class MaxKHeadsWeights:
         return cls(**{n: torch.randn(shapes[n], generator=generator) * std for n in WEIGHT_NAMES})
 
 
+def opposed_heads_model(vocab: int, k: int, token_score: float = 1.0, position_score: float = 1.0,
+                        copy: float = 4.0) -> MaxKHeadsWeights:
+    """A hand-built two-head max-of-K model whose heads prefer opposite ends of the sequence.
+
+    Residual: [token one-hot (v) | position one-hot (K) | constant 1 | output (v)],
+    d_model = 2v + K + 1, d_head = v. Head h scores key (t, i) by token_score * t +
+    s_h position_score * i (s = +1 for head 0: late positions, -1 for head 1: early ones)
+    and copies the key's token into the output block with weight `copy`; the unembedding
+    reads only the output block (no direct path). Each head alone is worst at the opposite
+    arrangement of the max copies, so this is a subject on which a joint two-head argument
+    (both heads at the same arrangement) can beat bounding the heads independently.
+    """
+    d_model, d_head = 2 * vocab + k + 1, vocab
+    tokens, positions, constant, output = slice(0, vocab), slice(vocab, vocab + k), vocab + k, slice(vocab + k + 1, d_model)
+    W_E = torch.zeros(vocab, d_model)
+    W_E[:, tokens] = torch.eye(vocab)
+    W_E[:, constant] = 1.0
+    W_pos = torch.zeros(k, d_model)
+    W_pos[:, positions] = torch.eye(k)
+    W_Q, W_K, W_V, W_O = (torch.zeros(2, d_model, d_head), torch.zeros(2, d_model, d_head), torch.zeros(2, d_model, d_head),
+                          torch.zeros(2, d_head, d_model))
+    root = math.sqrt(d_head)
+    for h, sign in enumerate((1.0, -1.0)):
+        W_Q[h, constant, 0] = token_score * root  # query . key = token_score * t + sign * position_score * i (times sqrt(d_head))
+        W_Q[h, constant, 1] = sign * position_score * root
+        W_K[h, tokens, 0] = torch.arange(vocab, dtype=torch.float32)
+        W_K[h, positions, 1] = torch.arange(k, dtype=torch.float32)
+        W_V[h, tokens, :] = torch.eye(vocab)
+        W_O[h, :, output] = copy * torch.eye(vocab)
+    W_U = torch.zeros(d_model, vocab)
+    W_U[output, :] = torch.eye(vocab)
+    return MaxKHeadsWeights(W_E=W_E, W_pos=W_pos, W_Q=W_Q, W_K=W_K, W_V=W_V, W_O=W_O, W_U=W_U)
+
+
 def heads_last_logits(w: MaxKHeadsWeights, tokens: Int[Tensor, "batch k"]) -> Float[Tensor, "batch vocab"]:
     """The model's forward pass at the last position (float32 as stored)."""
     x = w.W_E[tokens] + w.W_pos  # [batch, k, d]
