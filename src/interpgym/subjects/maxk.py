@@ -31,6 +31,7 @@ from interpgym.core.cache import get_or_build
 from interpgym.core.errors import UserError, require
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
+from interpgym.subjects.weights import require_names, require_shapes_and_finite
 
 WEIGHT_NAMES = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_U")
 
@@ -98,15 +99,11 @@ class MaxKWeights:
     @classmethod
     def from_dict(cls, tensors: dict[str, Tensor], source: str = "weights") -> MaxKWeights:
         """Build from a name -> tensor dict, checking names, shapes and finiteness (`UserError` if not)."""
-        missing = [n for n in WEIGHT_NAMES if n not in tensors]
-        require(not missing, f"{source}: missing tensors {missing}; expected {list(WEIGHT_NAMES)}")
+        require_names(tensors, WEIGHT_NAMES, source)
         w = cls(**{n: tensors[n] for n in WEIGHT_NAMES})
         v, d, dh, k = w.vocab, w.d_model, w.d_head, w.k
         expected = {"W_E": (v, d), "W_pos": (k, d), "W_Q": (d, dh), "W_K": (d, dh), "W_V": (d, dh), "W_O": (dh, d), "W_U": (d, v)}
-        for name, shape in expected.items():
-            got = tuple(getattr(w, name).shape)
-            require(got == shape, f"{source}: {name} has shape {got}, expected {shape}")
-            require(bool(torch.isfinite(getattr(w, name)).all()), f"{source}: {name} contains NaN or inf")
+        require_shapes_and_finite(tensors, expected, source)
         return w
 
     @classmethod

@@ -22,6 +22,7 @@ from interpgym.core.cache import get_or_build
 from interpgym.core.errors import require
 from interpgym.core.threads import torch_threads
 from interpgym.subjects.maxk import WEIGHT_NAMES, MaxKConfig, MaxKModel, MaxKWeights, read_float_tensors, train_loop
+from interpgym.subjects.weights import require_names, require_shapes_and_finite
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,13 @@ class MaxKHeadsWeights:
     @classmethod
     def from_dict(cls, tensors: dict[str, Tensor], source: str = "weights") -> MaxKHeadsWeights:
         """Build from a name -> tensor dict, checking names, shapes and finiteness (`UserError` if not)."""
-        missing = [n for n in WEIGHT_NAMES if n not in tensors]
-        require(not missing, f"{source}: missing tensors {missing}; expected {list(WEIGHT_NAMES)}")
+        require_names(tensors, WEIGHT_NAMES, source)
         w = cls(**{n: tensors[n] for n in WEIGHT_NAMES})
         require(w.W_Q.dim() == 3, f"{source}: W_Q must be [heads, d_model, d_head]")
         v, d, h, dh, k = w.vocab, w.W_E.shape[1], w.n_heads, w.d_head, w.k
         expected = {"W_E": (v, d), "W_pos": (k, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh), "W_O": (h, dh, d),
                     "W_U": (d, v)}
-        for name, shape in expected.items():
-            got = tuple(getattr(w, name).shape)
-            require(got == shape, f"{source}: {name} has shape {got}, expected {shape}")
-            require(bool(torch.isfinite(getattr(w, name)).all()), f"{source}: {name} contains NaN or inf")
+        require_shapes_and_finite(tensors, expected, source)
         return w
 
     @classmethod

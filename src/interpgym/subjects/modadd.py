@@ -39,6 +39,7 @@ from interpgym.core.errors import require
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import torch_threads
 from interpgym.subjects.maxk import read_float_tensors
+from interpgym.subjects.weights import require_names, require_shapes_and_finite
 
 WEIGHT_NAMES = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")
 ATTENTION_KINDS = ("learned", "uniform")
@@ -118,18 +119,14 @@ class ModAddWeights:
     @classmethod
     def from_dict(cls, tensors: dict[str, Tensor], *, uniform_attention: bool = False, source: str = "weights") -> ModAddWeights:
         """Build from a name -> tensor dict, checking names, shapes and finiteness (`UserError` if not)."""
-        missing = [n for n in WEIGHT_NAMES if n not in tensors]
-        require(not missing, f"{source}: missing tensors {missing}; expected {list(WEIGHT_NAMES)}")
+        require_names(tensors, WEIGHT_NAMES, source)
         require(all(tensors[n].dim() == (3 if n in ("W_Q", "W_K", "W_V", "W_O") else 2) for n in WEIGHT_NAMES),
                 f"{source}: wrong number of dimensions")
         w = cls(**{n: tensors[n] for n in WEIGHT_NAMES}, uniform_attention=uniform_attention)
         p, d, h, dh, m = w.p, w.d_model, w.n_heads, w.d_head, w.d_mlp
         expected = {"W_E": (p + 1, d), "W_pos": (SEQUENCE, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh),
                     "W_O": (h, dh, d), "W_in": (d, m), "W_out": (m, d), "W_U": (d, p)}
-        for name, shape in expected.items():
-            got = tuple(getattr(w, name).shape)
-            require(got == shape, f"{source}: {name} has shape {got}, expected {shape}")
-            require(bool(torch.isfinite(getattr(w, name)).all()), f"{source}: {name} contains NaN or inf")
+        require_shapes_and_finite(tensors, expected, source)
         return w
 
     @classmethod
