@@ -31,9 +31,9 @@ from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.cubic import cubic_certificate
 from interpgym.proofs.inputs import tokens_at
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
+from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.lang.valid_cases import NAME as NEW_NAME
 from interpgym.proofs.lang.valid_cases import valid_cases_program
-from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.registry import strategies
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.runner import warm_up

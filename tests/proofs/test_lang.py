@@ -13,15 +13,15 @@ import torch
 
 from interpgym.proofs.certificates import certified_mask
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
-from interpgym.proofs.lang.valid_cases import valid_cases_program
 from interpgym.proofs.lang.fuzz import FuzzModel, fuzz, random_program
 from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.lang.program import LANGUAGE, MAX_STEPS, ProgramError
+from interpgym.proofs.lang.valid_cases import valid_cases_program
 from interpgym.proofs.registry import strategies
 from interpgym.subjects.maxk import MaxKWeights
 
-from .test_cli import run_cli
 from .helpers import SMALL_CONFIGS, all_tokens, forward_correct, random_weights, small_model, tied_model
+from .test_cli import run_cli
 
 
 @pytest.mark.parametrize("config", [SMALL_CONFIGS[1], SMALL_CONFIGS[2]])

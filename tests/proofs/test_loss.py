@@ -16,13 +16,13 @@ from interpgym.proofs.loss_bounds import ROUNDING_PAD, LossResult, float32_log_e
 from interpgym.proofs.loss_brute_force import brute_force_loss
 from interpgym.proofs.loss_cubic import cubic_loss
 from interpgym.proofs.loss_runner import audit_loss, loss_strategies, prove_loss
+from interpgym.proofs.loss_subcubic import run_subcubic_loss
 from interpgym.proofs.runner import UnsoundProofError
 from interpgym.proofs.subcubic import VARIANTS
-from interpgym.proofs.loss_subcubic import run_subcubic_loss
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, last_logits, train_maxk
 
-from .test_cli import run_cli
 from .helpers import SMALL_CONFIGS, all_tokens, random_weights, small_model, tied_model, zero_model
+from .test_cli import run_cli
 
 BEST_SUBCUBIC = [v for v in VARIANTS if v.direct == "exact" and v.eqke in ("exact", "mean+max_diff")]
 
@@ -114,8 +114,29 @@ def test_runner_audits_and_names() -> None:
 
 def test_cli_loss_json_and_training_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, png = tmp_path / "loss.json", tmp_path / "p.png"
-    args = ["proofs", "maxk", "--seed", "1", "--vocab", "8", "--k", "3", "--d-model", "8", "--steps", "300", "--theorem", "loss",
-            "--strategies", "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff", "--checkpoints", "--plot", str(png), "--json", str(out)]
+    args = [
+        "proofs",
+        "maxk",
+        "--seed",
+        "1",
+        "--vocab",
+        "8",
+        "--k",
+        "3",
+        "--d-model",
+        "8",
+        "--steps",
+        "300",
+        "--theorem",
+        "loss",
+        "--strategies",
+        "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff",
+        "--checkpoints",
+        "--plot",
+        str(png),
+        "--json",
+        str(out),
+    ]
     assert run_cli(args, monkeypatch) == 0
     report = json.loads(out.read_text())
     assert set(report) == {"model", "theorem", "exact_loss", "results", "checkpoints"}

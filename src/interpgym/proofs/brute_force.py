@@ -193,4 +193,13 @@ def brute_force(w: MaxKWeights, *, advance: Advance | None = None) -> ProofResul
     )
 
 
-__all__ = ["brute_force", "exact_correctness", "prefix_logits", "PrefixTables", "naive_forward_flops", "ExactCorrectness", "NAME", "COMPLEXITY"]
+__all__ = [
+    "brute_force",
+    "exact_correctness",
+    "prefix_logits",
+    "PrefixTables",
+    "naive_forward_flops",
+    "ExactCorrectness",
+    "NAME",
+    "COMPLEXITY",
+]

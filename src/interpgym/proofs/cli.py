@@ -120,7 +120,9 @@ def maxk(
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
     checkpoints: bool = typer.Option(
-        False, "--checkpoints", help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5.5 CPU min."
+        False,
+        "--checkpoints",
+        help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5.5 CPU min.",
     ),
     stride: int = typer.Option(1, "--stride", help="With --checkpoints: prove every N-th saved checkpoint (first and last always)."),
     plot: Optional[Path] = typer.Option(
@@ -144,10 +146,16 @@ def modadd(
     p: int = typer.Option(59, "--p", help="Modulus p (>= 2): the model adds a + b mod p."),
     seed: int = typer.Option(0, "--seed", help="Training seed of the model."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the recipe's)."),
-    attention: str = typer.Option("uniform", "--attention", help="uniform (constant attention: the 'pizza' model the proof's paper studies) or learned (the grokking model)."),
+    attention: str = typer.Option(
+        "uniform",
+        "--attention",
+        help="uniform (constant attention: the 'pizza' model the proof's paper studies) or learned (the grokking model).",
+    ),
     strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, quadrature, readout/rank=4|8|16|32."),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png)."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png)."
+    ),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
     """Certified accuracy bounds for the one-layer modular-addition transformer: brute force over all

@@ -38,7 +38,11 @@ def run_modadd_proofs(
     from interpgym.subjects.modadd import ModAddConfig
 
     console = console or Console()
-    config = ModAddConfig(p=p, seed=seed, attention=attention) if steps is None else ModAddConfig(p=p, seed=seed, attention=attention, steps=steps)
+    config = (
+        ModAddConfig(p=p, seed=seed, attention=attention)
+        if steps is None
+        else ModAddConfig(p=p, seed=seed, attention=attention, steps=steps)
+    )
     config.validate()
     resolve(strategies)
     report = modadd_report(config, strategies, checkpoints=checkpoints, progress=progress)

@@ -38,8 +38,14 @@ def loss_table(report: dict[str, Any], width: int = 100) -> Table:
     for column in ("loss bound", "exact/bound", "FLOPs", "wall s", "unexpl. dim"):
         table.add_column(column, justify="right", no_wrap=True)
     for r in report["results"]:
-        table.add_row(wrap_at_slashes(r["strategy"], max(20, width - 66)), f"{r['bound']:.6g}", f"{r['normalized']:.4f}", f"{r['flops']:.3g}", f"{r['wall_s']:.3f}",
-                      f"{r['unexplained_dim']:.3g}")
+        table.add_row(
+            wrap_at_slashes(r["strategy"], max(20, width - 66)),
+            f"{r['bound']:.6g}",
+            f"{r['normalized']:.4f}",
+            f"{r['flops']:.3g}",
+            f"{r['wall_s']:.3f}",
+            f"{r['unexplained_dim']:.3g}",
+        )
     return table
 
 
@@ -84,7 +90,9 @@ def run_maxk_loss_proofs(
     return print_and_write(report, loss_table(report, console.width), plot, json_path, console)
 
 
-def print_and_write(report: dict[str, Any], table: Table, plot: Optional[Path], json_path: Optional[Path], console: Console) -> dict[str, Any]:
+def print_and_write(
+    report: dict[str, Any], table: Table, plot: Optional[Path], json_path: Optional[Path], console: Console
+) -> dict[str, Any]:
     """Print `table`, write the plots and JSON of `report`; return `report`."""
     console.print(table)
     write_outputs(report, plot, json_path, console)
@@ -103,4 +111,13 @@ def write_outputs(report: dict[str, Any], plot: Optional[Path], json_path: Optio
         raise UserError(f"cannot write output: {exc}") from exc
 
 
-__all__ = ["run_maxk_loss_proofs", "run_maxk_heads_proofs", "loss_table", "write_plots", "write_outputs", "training_panel", "check_theorem", "THEOREMS"]
+__all__ = [
+    "run_maxk_loss_proofs",
+    "run_maxk_heads_proofs",
+    "loss_table",
+    "write_plots",
+    "write_outputs",
+    "training_panel",
+    "check_theorem",
+    "THEOREMS",
+]

@@ -25,8 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 
-import torch
-
 from interpgym.core.errors import UserError
 from interpgym.core.threads import torch_threads
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task

@@ -25,7 +25,9 @@ def _check_output(path: Path) -> None:
     check_output_path(path, "--json")
 
 
-def model_weights(seed: Optional[int], weights: Optional[Path], vocab: int, k: int, d_model: int, steps: int) -> tuple[MaxKWeights, dict[str, Any]]:
+def model_weights(
+    seed: Optional[int], weights: Optional[Path], vocab: int, k: int, d_model: int, steps: int
+) -> tuple[MaxKWeights, dict[str, Any]]:
     """The weights to check against: a safetensors file, or the max-of-K model trained from `seed` (cached)."""
     from interpgym.subjects.maxk import MaxKConfig, load_weights, train_maxk  # heavy: imported when a command runs
 
