@@ -127,3 +127,18 @@ def test_task_is_registered_with_a_valid_starting_recipe() -> None:
     task.validate_params(task.reference.params)
     FactLMRecipe(**task.starting.params).validate()
     assert "recipe.json" in task.instructions and "weights.safetensors" in task.instructions
+
+
+@pytest.mark.slow  # a sandboxed trial trains a small fact LM (~1-3 CPU-minutes) and the scorer edits it
+def test_a_small_recipe_trains_in_the_sandbox_and_is_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from interpgym.harness.trial import run_trial
+
+    monkeypatch.setattr(edit_editability, "N_EDITS", 2)
+    monkeypatch.setattr(edit_editability, "capability_bar", lambda split: {"recall": 0.0, "loss": 100.0})
+    task = edit_editability.make_task()
+    params = {**task.starting.params, "d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "edit_layer": 1, "steps": 200,
+              "warmup": 20}
+    outcome = run_trial(task, files=None, params=params, seed=0, splits=("val",))
+    assert outcome.status == "ok", outcome.error
+    metrics = outcome.scores["val"].metrics
+    assert metrics["edit_layer"] == 1 and 0.0 <= metrics["s"] <= 1.0 and metrics["heldout_loss"] > 0

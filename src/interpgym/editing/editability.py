@@ -6,7 +6,7 @@ template 3, the counterfactual object is drawn (seeded) from the relation's othe
 objects, and the neighbourhood is five other people with the same relation and true
 object (in the rewrite template).
 
-`editability` edits each request alone into the model with `FIXED_EDITOR` (ROME at
+`editability` edits each request alone into the model with `fixed_editor` (ROME at
 the model's declared edit layer, the default target optimisation, a covariance over
 `COV_TOKENS` Shakespeare train tokens), scores CounterFact's metrics and generation
 efficacy, restores the weights, and returns the means (S = harmonic mean of the mean ES,

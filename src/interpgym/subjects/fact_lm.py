@@ -28,6 +28,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,9 +46,9 @@ from interpgym.subjects import shakespeare
 
 PAD, UNK, EOS = "[pad]", "[unk]", "[eos]"
 WORLD_SEED = 0
-N_SUBJECTS = 96
+N_SUBJECTS = 48
 CONTEXT = 128  # training window (the editors' covariance reads 128-token windows too)
-SHAKESPEARE_WORDS = 3000
+SHAKESPEARE_WORDS = 2000
 EXTRA_WORDS = "here is a fact . i read this in book according to the encyclopedia , following true".split()
 
 
@@ -164,9 +165,9 @@ class FactLMRecipe:
     n_heads: int = 4
     d_ff: int = 256
     edit_layer: int = 1  # the block whose MLP the fixed editor edits (declared with the architecture)
-    steps: int = 1500
+    steps: int = 1200
     batch: int = 8
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 0.1
     warmup: int = 100
     fact_fraction: float = 0.5
@@ -254,8 +255,12 @@ class _Stream:
         return torch.tensor([self.sequence() for _ in range(self.recipe.batch)], dtype=torch.long)
 
 
-def train_model(recipe: FactLMRecipe, progress: bool = True) -> torch.nn.Module:
-    """Train `recipe` (not cached; see `train_fact_lm`). Cost: `steps` x `batch` x `CONTEXT` tokens forward + backward."""
+def train_model(recipe: FactLMRecipe, progress: bool = True,
+                on_step: Callable[[int, torch.nn.Module], None] | None = None) -> torch.nn.Module:
+    """Train `recipe` (not cached; see `train_fact_lm`). Cost: `steps` x `batch` x `CONTEXT` tokens forward + backward.
+
+    `on_step(step, model)` is called after each step (for learning curves; it must leave the model as it found it).
+    """
     recipe.validate()
     model = new_model(recipe)
     stream = _Stream(recipe)
@@ -274,7 +279,7 @@ def train_model(recipe: FactLMRecipe, progress: bool = True) -> torch.nn.Module:
     model.train()
     with progress_bar(enabled=progress, transient=True) as bar:
         task = bar.add_task("training the fact LM", total=recipe.steps)
-        for _ in range(recipe.steps):
+        for step in range(1, recipe.steps + 1):
             ids = stream.batch()
             loss = model(input_ids=ids, labels=ids).loss
             optimiser.zero_grad(set_to_none=True)
@@ -283,6 +288,8 @@ def train_model(recipe: FactLMRecipe, progress: bool = True) -> torch.nn.Module:
             optimiser.step()
             scheduler.step()
             bar.advance(task)
+            if on_step is not None:
+                on_step(step, model)
     return model.eval().requires_grad_(False)
 
 
