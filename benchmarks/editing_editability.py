@@ -73,8 +73,9 @@ def _print(results: dict) -> None:
         table.add_column(col, justify="right")
     for r in results["runs"]:
         for layer, m in r["by_layer"].items():
-            table.add_row(r["variant"], str(r["seed"]), f"{r['recall']:.3f}", f"{r['recall_paraphrase']:.3f}", f"{r['val_loss']:.3f}", layer,
-                          *(f"{m[k]:.3f}" for k in ("es", "ps", "ns", "s", "gen_efficacy")), f"{r['train_wall_s']:.0f}/{r['train_cpu_s']:.0f}")
+            capability = (f"{r['recall']:.3f}", f"{r['recall_paraphrase']:.3f}", f"{r['val_loss']:.3f}")
+            edits = (f"{m[k]:.3f}" for k in ("es", "ps", "ns", "s", "gen_efficacy"))
+            table.add_row(r["variant"], str(r["seed"]), *capability, layer, *edits, f"{r['train_wall_s']:.0f}/{r['train_cpu_s']:.0f}")
     console.print(table)
 
 

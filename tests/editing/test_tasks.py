@@ -75,6 +75,10 @@ def test_a_custom_model_is_shipped_in_the_trial_data(tiny_dir: Path, tmp_path: P
     assert load_language_model(inside).n_layers == 4
     with pytest.raises(UserError, match="not a local path"):
         edit_facts.ship_model("someone/not-a-local-model", tmp_path / "other")
+    monkeypatch.setattr(edit_facts, "MODEL", str(tiny_dir))  # the cached inputs (which hold the copy) follow the model
+    assert edit_facts._version() != edit_facts.VERSION
+    monkeypatch.setattr(edit_facts, "MODEL", None)
+    assert edit_facts._version() == edit_facts.VERSION
 
 
 @pytest.mark.slow  # a sandboxed python start-up importing torch and transformers: ~15 s quiet, minutes under load

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from interpgym.core.errors import UserError
+from interpgym.core.hashing import config_hash
 from interpgym.editing.deltas import DeltaError, checked_deltas
 from interpgym.editing.facts import Fact, build_fact_set
 from interpgym.editing.methods import Snapshot
@@ -41,7 +42,7 @@ from interpgym.editing.metrics import counterfact_scores, generation_efficacy
 from interpgym.harness.secret import private_seed
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
 from interpgym.harness.trial import DATA_DIR
-from interpgym.subjects.lm_loader import LanguageModel, load_language_model
+from interpgym.subjects.lm_loader import LanguageModel, load_language_model, model_identity
 
 VERSION = "1"
 MAX_PARAMS = 4
@@ -213,9 +214,14 @@ and a time and memory limit.
 """
 
 
+def _version() -> str:
+    """VERSION, plus the custom model's identity when there is one: the cached trial inputs (which ship it) follow the model."""
+    return VERSION if MODEL is None else f"{VERSION}+{config_hash(model_identity(MODEL))}"
+
+
 def _make(task_id: str, n_edits: int, max_rank: int, sequential: bool, timeout_s: float) -> Task:
     return Task(
-        id=task_id, version=VERSION, title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
+        id=task_id, version=_version(), title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
         instructions=_instructions(task_id, n_edits, max_rank, sequential), editable_files={"solution.py": SOLUTION},
         scorer=_scorer(task_id, n_edits, max_rank), prepare_inputs=_prepare_inputs(task_id, n_edits, max_rank),
         starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
