@@ -126,6 +126,8 @@ def test_task_is_registered_with_a_valid_starting_recipe() -> None:
     task.validate_params(task.starting.params)
     task.validate_params(task.reference.params)
     FactLMRecipe(**task.starting.params).validate()
+    FactLMRecipe(**task.reference.params).validate()
+    assert task.reference.params != task.starting.params
     assert "recipe.json" in task.instructions and "weights.safetensors" in task.instructions
 
 
