@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from interpgym.core.errors import UserError
 from interpgym.editing.deltas import to_factors
 from interpgym.harness.task import Artifact, InvalidSolution
-from interpgym.harness.tasks import edit_facts
-from interpgym.harness.tasks import get_task
-from interpgym.subjects.lm_loader import LanguageModel
+from interpgym.harness.tasks import edit_facts, get_task
+from interpgym.subjects.lm_loader import LanguageModel, load_language_model
 
 from .conftest import make_facts
 
@@ -61,6 +61,24 @@ def test_scorer_scores_a_delta_and_restores_the_base_model(tiny_task, tiny_lm: L
     assert score.metrics["dw_ratio"] > 0
     for n, p in tiny_lm.model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_a_custom_model_is_shipped_in_the_trial_data(tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials see only their workspace and the installation: a local model travels in data/ (the slow trial below needs it)."""
+    data = tmp_path / "workspace" / "data"
+    data.mkdir(parents=True)
+    assert edit_facts.ship_model(None, data) is None  # the packaged SmolLM2 lives in the installation
+    inside = edit_facts.ship_model(str(tiny_dir), data)
+    assert inside == "data/model"
+    assert sorted(p.name for p in (data / "model").iterdir()) == sorted(p.name for p in tiny_dir.iterdir())
+    monkeypatch.chdir(data.parent)  # the solution's working directory is its workspace
+    assert load_language_model(inside).n_layers == 4
+    with pytest.raises(UserError, match="not a local path"):
+        edit_facts.ship_model("someone/not-a-local-model", tmp_path / "other")
+    monkeypatch.setattr(edit_facts, "MODEL", str(tiny_dir))  # the cached inputs (which hold the copy) follow the model
+    assert edit_facts._version() != edit_facts.VERSION
+    monkeypatch.setattr(edit_facts, "MODEL", None)
+    assert edit_facts._version() == edit_facts.VERSION
 
 
 @pytest.mark.slow  # a sandboxed python start-up importing torch and transformers: ~15 s quiet, minutes under load

@@ -7,6 +7,8 @@ import hashlib
 import json
 from typing import Any
 
+import torch
+
 
 def to_jsonable(config: Any) -> Any:
     """Convert a dataclass / mapping / sequence of plain values into JSON-able data."""
@@ -29,3 +31,17 @@ def canonical_json(config: Any) -> str:
 def config_hash(config: Any, length: int = 16) -> str:
     """Hex sha256 prefix of the canonical JSON of `config`. Same config, same hash, any machine."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:length]
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor], config: Any = None) -> str:
+    """Hex sha256 of named tensors (names, dtypes, shapes and bytes, in name order) and an optional config.
+
+    Keys caches of results computed from weights (same weights and config, same digest).
+    Cost: one read of every tensor (a CPU copy of each, if it lives elsewhere).
+    """
+    digest = hashlib.sha256(canonical_json(config).encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

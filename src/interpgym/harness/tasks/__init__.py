@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "steer/concept": "interpgym.harness.tasks.steer_concept:make_task",
     "edit/single": "interpgym.harness.tasks.edit_facts:make_single",
     "edit/sequential": "interpgym.harness.tasks.edit_facts:make_sequential",
+    "edit/editability": "interpgym.harness.tasks.edit_editability:make_task",
 }
 
 

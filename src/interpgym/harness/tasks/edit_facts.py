@@ -26,19 +26,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from interpgym.core.errors import UserError
+from interpgym.core.hashing import config_hash
 from interpgym.editing.deltas import DeltaError, checked_deltas
 from interpgym.editing.facts import Fact, build_fact_set
 from interpgym.editing.methods import Snapshot
 from interpgym.editing.metrics import counterfact_scores, generation_efficacy
 from interpgym.harness.secret import private_seed
 from interpgym.harness.task import Artifact, Budgets, InvalidSolution, Score, Solution, Split, Task
-from interpgym.subjects.lm_loader import LanguageModel, load_language_model
+from interpgym.harness.trial import DATA_DIR
+from interpgym.subjects.lm_loader import LanguageModel, load_language_model, model_identity
 
 VERSION = "1"
 MAX_PARAMS = 4
@@ -115,13 +119,37 @@ def _held_out(fact: Fact, split: Split) -> Fact:
     return dataclasses.replace(fact, paraphrases=fact.paraphrases[1:], neighbourhood=fact.neighbourhood[2:])
 
 
+def ship_model(model: str | None, out: Path) -> str | None:
+    """Copy a custom model into the trial's data (`out/model/`) and return the path the solution loads it from.
+
+    A trial sees only its workspace and the installation (the sandbox binds nothing else),
+    so a model given as a local HF directory or .gguf file travels in `data/`; `None` (the
+    packaged SmolLM2, inside the installation) stays `None`. A model that is not a local
+    path (an HF cache name) cannot be shipped: `UserError`.
+    """
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise UserError(f"edit task model {model!r} is not a local path: trials cannot see the HF cache; "
+                        "pass an HF-format directory or a .gguf file")
+    target = out / "model"
+    if path.is_dir():
+        shutil.copytree(path, target)
+        return f"{DATA_DIR}/model"
+    target.mkdir()
+    shutil.copy2(path, target / path.name)
+    return f"{DATA_DIR}/model/{path.name}"
+
+
 def _prepare_inputs(task_id: str, n_edits: int, max_rank: int):  # noqa: ANN202
     def prepare(out: Path) -> None:
+        model = ship_model(MODEL, out)
         requests = [{"relation": f.relation, "subject": f.subject, "prompt": f.prompt, "true_object": f.true_object,
                      "new_object": f.new_object} for f in task_facts(task_id, n_edits)]
         (out / "requests.json").write_text(json.dumps(requests, indent=1, ensure_ascii=False))
         lm = _lm()
-        (out / "info.json").write_text(json.dumps({"model": MODEL, "n_layers": lm.n_layers, "max_rank": max_rank,
+        (out / "info.json").write_text(json.dumps({"model": model, "n_layers": lm.n_layers, "max_rank": max_rank,
                                                    "max_params": MAX_PARAMS, "n_edits": n_edits}, indent=1))
 
     return prepare
@@ -186,9 +214,14 @@ and a time and memory limit.
 """
 
 
+def _version() -> str:
+    """VERSION, plus the custom model's identity when there is one: the cached trial inputs (which ship it) follow the model."""
+    return VERSION if MODEL is None else f"{VERSION}+{config_hash(model_identity(MODEL))}"
+
+
 def _make(task_id: str, n_edits: int, max_rank: int, sequential: bool, timeout_s: float) -> Task:
     return Task(
-        id=task_id, version=VERSION, title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
+        id=task_id, version=_version(), title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
         instructions=_instructions(task_id, n_edits, max_rank, sequential), editable_files={"solution.py": SOLUTION},
         scorer=_scorer(task_id, n_edits, max_rank), prepare_inputs=_prepare_inputs(task_id, n_edits, max_rank),
         starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
