@@ -23,12 +23,12 @@ import time
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on loopback
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from interpgym.core.jsonio import write_json_atomic  # noqa: E402
-from interpgym.harness.campaign import baselines, run_campaign  # noqa: E402
-from interpgym.harness.tasks import get_task  # noqa: E402
+from interpgym.core.jsonio import write_json_atomic
+from interpgym.harness.campaign import baselines, run_campaign
+from interpgym.harness.tasks import get_task
 
 
-def measure(label: str, task_id: str, trials: int, seed: int, workers: int, executor=None) -> dict:  # noqa: ANN001
+def measure(label: str, task_id: str, trials: int, seed: int, workers: int, executor=None) -> dict:
     start = time.perf_counter()
     record = run_campaign(task_id, "random", trials=trials, minutes=10_000, seed=seed, workers=workers,
                           executor=executor)

@@ -37,7 +37,7 @@ from interpgym.probing.tables import steering_table
 from interpgym.subjects.lm_loader import load_language_model
 
 
-def throughput(lm, layer: int, direction: torch.Tensor, alpha: float, batch: int = 8, tokens: int = 32) -> dict:  # noqa: ANN001
+def throughput(lm, layer: int, direction: torch.Tensor, alpha: float, batch: int = 8, tokens: int = 32) -> dict:
     """Tokens/s of the unsteered model's own generate() vs generation under a steering hook, by wall and by CPU time.
 
     Both sides generate exactly `tokens` new tokens per prompt (EOS suppressed), so they do equal work."""
@@ -66,7 +66,7 @@ def throughput(lm, layer: int, direction: torch.Tensor, alpha: float, batch: int
             "overhead_cpu": med["plain"]["cpu"] / med["steered"]["cpu"] - 1, "runs": runs, "batch": batch, "new_tokens": tokens}
 
 
-def fluency_check(lm, result: dict, concepts: tuple[str, ...], seed: int) -> dict:  # noqa: ANN001
+def fluency_check(lm, result: dict, concepts: tuple[str, ...], seed: int) -> dict:
     """Mean fluency (0..2) of held-out natural texts (disjoint from the calibration's), their word salad and loops."""
     judge = OfflineJudge(lm.model, lm.tokenizer, fluency=FluencyCalibration(**{k: result["judge_calibration"][k] for k in
                                                                                ("loss_natural", "loss_bad", "rep_natural", "rep_bad")}))

@@ -49,7 +49,7 @@ def registered_cubic_verification(w: MaxKWeights) -> None:
     cubic_certificate(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))
 
 
-def median_wall(fn, repeats: int) -> float:  # noqa: ANN001
+def median_wall(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

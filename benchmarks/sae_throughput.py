@@ -88,7 +88,7 @@ def step_ours(acts: torch.Tensor, args: argparse.Namespace, dead: torch.Tensor) 
     return _timed(step, args.warmup, args.steps)
 
 
-def _saelens_topk(d_in: int, width: int, k: int, **cfg: Any):  # noqa: ANN202
+def _saelens_topk(d_in: int, width: int, k: int, **cfg: Any):
     from sae_lens.registry import get_sae_training_class
 
     sae_cls, cfg_cls = get_sae_training_class("topk")
@@ -118,7 +118,7 @@ def step_saelens(acts: torch.Tensor, args: argparse.Namespace, dead: torch.Tenso
     return _timed(lambda: trainer._train_step(sae, next_batch()), args.warmup, args.steps)
 
 
-def _aux_k_dense_choice(x, x_hat, centered, pre, W_enc, b_enc, W_dec, dead, aux_coeff):  # noqa: ANN001, ANN202
+def _aux_k_dense_choice(x, x_hat, centered, pre, W_enc, b_enc, W_dec, dead, aux_coeff):
     """AuxK as first written: the dead latents chosen by a top-k over the whole batch x width matrix."""
     n_dead = int(dead.sum())
     d_in = W_dec.shape[1]
@@ -142,7 +142,7 @@ def auxk_before_after(acts: torch.Tensor, args: argparse.Namespace, dead: torch.
         x_hat = torch.zeros_like(x)
     out = {}
     for name, fn in (("now", aux_k_loss), ("first_written", _aux_k_dense_choice)):
-        def once(fn=fn) -> None:  # noqa: ANN001
+        def once(fn=fn) -> None:
             loss = fn(x, x_hat, centered, pre, sae.W_enc, sae.b_enc, sae.W_dec, dead, 1 / 32)["aux_k"]
             loss.backward()
             sae.zero_grad(set_to_none=True)
@@ -173,7 +173,7 @@ def full_run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     trainer_cfg = SAETrainerConfig(total_training_samples=args.run_steps * 1024, train_batch_size_samples=1024, lr=lr, lr_end=lr / 10,
                                    n_batches_for_norm_estimate=8)
 
-    def provider():  # noqa: ANN202
+    def provider():
         while True:
             yield next_batch()
 

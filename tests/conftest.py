@@ -43,7 +43,7 @@ def _read_only_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def read_only_dir(tmp_path: Path):  # noqa: ANN201
+def read_only_dir(tmp_path: Path):
     directory = _read_only_dir(tmp_path)
     yield directory
     subprocess.run(["chattr", "-i", str(directory)], capture_output=True)

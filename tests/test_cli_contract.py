@@ -100,7 +100,7 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
     assert missing == []
 
 
-def _commands_of(command, name: str):  # noqa: ANN001, ANN202
+def _commands_of(command, name: str):
     """(name, command) for `command` and every sub-command below it (typer ships its own click, so
     groups are recognised by their `commands`, not by `isinstance(click.Group)`)."""
     yield name, command

@@ -54,7 +54,7 @@ def test_imports_point_down_only() -> None:
     assert layering_violations() == []
 
 
-def test_the_check_sees_an_upward_import(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_check_sees_an_upward_import(tmp_path: Path, monkeypatch) -> None:
     """The check itself: a harness module importing the report is reported."""
     fake = tmp_path / "interpgym"
     (fake / "harness").mkdir(parents=True)

@@ -22,7 +22,7 @@ def tiny_model() -> torch.nn.Module:
     return train_model(TINY, progress=False)
 
 
-def _artifact(model: torch.nn.Module, recipe: FactLMRecipe = TINY, **changes) -> Artifact:  # noqa: ANN003
+def _artifact(model: torch.nn.Module, recipe: FactLMRecipe = TINY, **changes) -> Artifact:
     weights = weights_dict(model)
     recipe_json = dataclasses.asdict(recipe)
     for key, value in changes.items():

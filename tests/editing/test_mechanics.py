@@ -62,7 +62,9 @@ def test_memit_and_alphaedit_touch_only_their_layers_and_alphaedit_stays_in_the_
     snapshot = Snapshot(tiny_lm, layers)
     try:
         for method in ("memit", "alphaedit"):
-            editor = Editor(tiny_lm, EditConfig(method=method, layers=layers, delta=FAST, cov_tokens=COV_TOKENS, alpha_threshold=0.05), progress=False)
+            editor = Editor(
+                tiny_lm, EditConfig(method=method, layers=layers, delta=FAST, cov_tokens=COV_TOKENS, alpha_threshold=0.05), progress=False
+            )
             deltas = editor.edit(facts)
             assert set(deltas) == {param_name(layer) for layer in layers}
             for name, p in tiny_lm.model.named_parameters():
@@ -95,7 +97,7 @@ def test_batched_scores_equal_unbatched_scores(tiny_lm: LanguageModel) -> None:
     prompts = [encode(tiny_lm, t) for t in texts]
     conts = [encode(tiny_lm, o) for o in objects]
     together, lengths = continuation_logprobs(tiny_lm, prompts, conts, batch_size=8)
-    alone = torch.cat([continuation_logprobs(tiny_lm, [p], [c], batch_size=1)[0] for p, c in zip(prompts, conts)])
+    alone = torch.cat([continuation_logprobs(tiny_lm, [p], [c], batch_size=1)[0] for p, c in zip(prompts, conts, strict=True)])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
     assert lengths.tolist() == [len(c) for c in conts]
 
@@ -111,7 +113,12 @@ def test_keys_are_read_at_the_subject_last_token(tiny_lm: LanguageModel) -> None
 
 
 def test_config_errors_are_user_errors(tiny_lm: LanguageModel) -> None:
-    for bad in (EditConfig(method="magic"), EditConfig(layers=(99,)), EditConfig(method="rome", layers=(1, 2)), EditConfig(method="memit", layers=(2, 1))):
+    for bad in (
+        EditConfig(method="magic"),
+        EditConfig(layers=(99,)),
+        EditConfig(method="rome", layers=(1, 2)),
+        EditConfig(method="memit", layers=(2, 1)),
+    ):
         with pytest.raises(UserError):
             bad.validate(tiny_lm.n_layers)
 

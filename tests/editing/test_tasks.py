@@ -20,7 +20,7 @@ DOWN = "model.layers.1.mlp.down_proj.weight"
 
 
 @pytest.fixture()
-def tiny_task(tiny_dir: Path, tiny_lm: LanguageModel, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def tiny_task(tiny_dir: Path, tiny_lm: LanguageModel, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(edit_facts, "MODEL", str(tiny_dir))
     monkeypatch.setattr(edit_facts, "_lm", lambda: tiny_lm)
     monkeypatch.setattr(edit_facts, "task_facts", lambda task_id, n: make_facts(n))
@@ -39,21 +39,32 @@ def test_tasks_are_registered_and_describe_their_budgets() -> None:
         task.validate_params(task.starting.params)
 
 
-@pytest.mark.parametrize("tensors, message", [
-    ({"bogus::left": torch.zeros(64, 1), "bogus::right": torch.zeros(1, 128)}, "not an editable parameter"),
-    ({"model.embed_tokens.weight::left": torch.zeros(3, 1), "model.embed_tokens.weight::right": torch.zeros(1, 64)}, "not an editable"),
-    ({DOWN + "::left": torch.zeros(64, 5), DOWN + "::right": torch.zeros(5, 128)}, "exceeds the budget"),
-    ({DOWN + "::left": torch.zeros(64, 2), DOWN + "::right": torch.zeros(2, 127)}, "do not make"),
-    ({DOWN + "::left": torch.full((64, 1), float("nan")), DOWN + "::right": torch.zeros(1, 128)}, "finite"),
-    ({DOWN + "::left": torch.zeros(64, 1)}, "needs both"),
-    ({f"model.layers.{i}.mlp.{m}_proj.weight::{s}": torch.zeros(1, 1) for i in range(2) for m in ("up", "gate", "down") for s in ("left", "right")}, "budget is 4"),
-])
-def test_scorer_rejects_artifacts_that_break_the_format_or_budgets(tiny_task, tensors, message) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "tensors, message",
+    [
+        ({"bogus::left": torch.zeros(64, 1), "bogus::right": torch.zeros(1, 128)}, "not an editable parameter"),
+        ({"model.embed_tokens.weight::left": torch.zeros(3, 1), "model.embed_tokens.weight::right": torch.zeros(1, 64)}, "not an editable"),
+        ({DOWN + "::left": torch.zeros(64, 5), DOWN + "::right": torch.zeros(5, 128)}, "exceeds the budget"),
+        ({DOWN + "::left": torch.zeros(64, 2), DOWN + "::right": torch.zeros(2, 127)}, "do not make"),
+        ({DOWN + "::left": torch.full((64, 1), float("nan")), DOWN + "::right": torch.zeros(1, 128)}, "finite"),
+        ({DOWN + "::left": torch.zeros(64, 1)}, "needs both"),
+        (
+            {
+                f"model.layers.{i}.mlp.{m}_proj.weight::{s}": torch.zeros(1, 1)
+                for i in range(2)
+                for m in ("up", "gate", "down")
+                for s in ("left", "right")
+            },
+            "budget is 4",
+        ),
+    ],
+)
+def test_scorer_rejects_artifacts_that_break_the_format_or_budgets(tiny_task, tensors, message) -> None:
     with pytest.raises(InvalidSolution, match=message):
         tiny_task.score(_artifact(tensors), "val", 0)
 
 
-def test_scorer_scores_a_delta_and_restores_the_base_model(tiny_task, tiny_lm: LanguageModel) -> None:  # noqa: ANN001
+def test_scorer_scores_a_delta_and_restores_the_base_model(tiny_task, tiny_lm: LanguageModel) -> None:
     before = {n: p.detach().clone() for n, p in tiny_lm.model.named_parameters()}
     delta = torch.randn(64, 128, generator=torch.Generator().manual_seed(0)) * 0.01
     score = tiny_task.score(_artifact(to_factors({DOWN: delta}, MAX_RANK)), "val", 0)
@@ -82,7 +93,7 @@ def test_a_custom_model_is_shipped_in_the_trial_data(tiny_dir: Path, tmp_path: P
 
 
 @pytest.mark.slow  # a sandboxed python start-up importing torch and transformers: ~15 s quiet, minutes under load
-def test_reference_trial_runs_in_the_sandbox_and_is_scored(tiny_task, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_reference_trial_runs_in_the_sandbox_and_is_scored(tiny_task, tiny_dir: Path) -> None:
     from interpgym.harness.trial import run_trial
 
     params = {**edit_facts.REFERENCE, "layer": 1, "steps": 10, "cov_tokens": 10240}

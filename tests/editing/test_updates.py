@@ -15,7 +15,11 @@ def _spd(f: int, gen: torch.Generator) -> torch.Tensor:
 def test_rome_update_writes_the_value_and_is_rank_one() -> None:
     gen = torch.Generator().manual_seed(0)
     d, f = 12, 20
-    cov, key, weight = _spd(f, gen), torch.randn(f, generator=gen, dtype=torch.float64), torch.randn(d, f, generator=gen, dtype=torch.float64)
+    cov, key, weight = (
+        _spd(f, gen),
+        torch.randn(f, generator=gen, dtype=torch.float64),
+        torch.randn(d, f, generator=gen, dtype=torch.float64),
+    )
     value = torch.randn(d, generator=gen, dtype=torch.float64)
     delta = rome_update(cov, key, value - weight @ key)
     torch.testing.assert_close((weight + delta) @ key, value, rtol=1e-12, atol=1e-12)
@@ -25,7 +29,11 @@ def test_rome_update_writes_the_value_and_is_rank_one() -> None:
 def test_rome_update_has_least_covariance_weighted_norm() -> None:
     gen = torch.Generator().manual_seed(1)
     d, f = 6, 10
-    cov, key, residual = _spd(f, gen), torch.randn(f, generator=gen, dtype=torch.float64), torch.randn(d, generator=gen, dtype=torch.float64)
+    cov, key, residual = (
+        _spd(f, gen),
+        torch.randn(f, generator=gen, dtype=torch.float64),
+        torch.randn(d, generator=gen, dtype=torch.float64),
+    )
     best = rome_update(cov, key, residual)
     cost = torch.trace(best @ cov @ best.T)
     for _ in range(20):  # any other update with the same effect on k costs more
@@ -57,7 +65,11 @@ def test_memit_update_equals_a_direct_least_squares_solve() -> None:
 def test_memit_with_one_key_and_vanishing_weight_matches_rome() -> None:
     gen = torch.Generator().manual_seed(3)
     d, f = 5, 9
-    cov, key, residual = _spd(f, gen), torch.randn(f, 1, generator=gen, dtype=torch.float64), torch.randn(d, 1, generator=gen, dtype=torch.float64)
+    cov, key, residual = (
+        _spd(f, gen),
+        torch.randn(f, 1, generator=gen, dtype=torch.float64),
+        torch.randn(d, 1, generator=gen, dtype=torch.float64),
+    )
     memit = memit_update(cov, key, residual, 1e-9)
     torch.testing.assert_close(memit @ key, residual, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(memit, rome_update(cov, key[:, 0], residual[:, 0]), rtol=1e-5, atol=1e-6)

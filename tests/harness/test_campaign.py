@@ -25,7 +25,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_baseline_agents_normalise_to_zero_and_one(demo):  # noqa: ANN001
+def test_baseline_agents_normalise_to_zero_and_one(demo):
     start = run_campaign("demo/mean", "starting", seed=0)
     ref = run_campaign("demo/mean", "reference", seed=0)
     assert len(start.trials) == len(ref.trials) == 1  # baselines default to one trial
@@ -36,7 +36,7 @@ def test_baseline_agents_normalise_to_zero_and_one(demo):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("agent", ["random", "optuna"])
-def test_search_agents_are_seeded_and_beat_the_start(agent):  # noqa: ANN001
+def test_search_agents_are_seeded_and_beat_the_start(agent):
     first = run_campaign("demo/mean", agent, trials=6, seed=11)
     again = run_campaign("demo/mean", agent, trials=6, seed=11)
     other = run_campaign("demo/mean", agent, trials=6, seed=12)
@@ -55,7 +55,7 @@ def test_minutes_budget_stops_the_campaign():
     assert sum(t.wall_s for t in record.trials) < 0.5 + 30  # never starts a trial with no time left
 
 
-def test_campaign_cli_contract(tmp_path):  # noqa: ANN001
+def test_campaign_cli_contract(tmp_path):
     out = tmp_path / "c.json"
     code, output = invoke("campaign", "run", "demo/mean", "--agent", "random", "--trials", "3", "--seed", "2",
                           "--json", str(out))
@@ -71,7 +71,7 @@ def test_campaign_cli_contract(tmp_path):  # noqa: ANN001
     assert summary(RunStore().campaign(data["campaign_id"]))["best"] == data["best"]
 
 
-def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
+def test_tasks_cli_contract(tmp_path, monkeypatch):
     monkeypatch.setattr("interpgym.harness.tasks.TASKS", {"demo/mean": "interpgym.harness.tasks.demo_mean:make_task"})
     out = tmp_path / "tasks.json"
     code, output = invoke("tasks", "--json", str(out))
@@ -99,7 +99,7 @@ def test_tasks_cli_contract(tmp_path, monkeypatch):  # noqa: ANN001
     (["report", "--out", "/proc/no/report"], "--out /proc/no/report: cannot write"),
     (["task", "init", "demo/mean", "/proc/no/ws", "--as", "ai", "a"], "cannot create the workspace"),
 ])
-def test_bad_input_is_a_user_error(args, message):  # noqa: ANN001
+def test_bad_input_is_a_user_error(args, message):
     code, output = invoke(*args)
     assert code == 2 and message in output
 
@@ -122,7 +122,7 @@ def test_cli_turns_user_errors_into_one_line_and_exit_2():
     (["campaign", "run", "demo/mean", "--bogus"], "No such option"),
     (["task", "init", "demo/mean", "/nonexistent/interpgym-ws", "--as", "human"], "requires 2 arguments"),
 ])
-def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, capsys):  # noqa: ANN001
+def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, capsys):
     import sys
 
     from interpgym.cli import main
@@ -136,7 +136,7 @@ def test_cli_usage_errors_are_one_line_and_exit_2(args, message, monkeypatch, ca
     assert len(lines) == 1 and message in lines[0]
 
 
-def test_unwritable_workspace_records_no_campaign(tmp_path):  # noqa: ANN001
+def test_unwritable_workspace_records_no_campaign(tmp_path):
     (tmp_path / "a-file").write_text("x")
     before = len(RunStore().campaigns(None))
     for target in (tmp_path / "a-file", Path("/proc/no/ws")):
@@ -145,7 +145,7 @@ def test_unwritable_workspace_records_no_campaign(tmp_path):  # noqa: ANN001
     assert len(RunStore().campaigns(None)) == before  # no dangling "running" campaign
 
 
-def test_external_agent_workflow(tmp_path):  # noqa: ANN001
+def test_external_agent_workflow(tmp_path):
     work = tmp_path / "ws"
     code, output = invoke("task", "init", "demo/mean", str(work), "--as", "ai", "claude-test", "--trials", "3")
     assert code == 0, output
@@ -176,7 +176,7 @@ def test_external_agent_workflow(tmp_path):  # noqa: ANN001
     assert "np.median" in record.trials[1].diff and record.trials[1].files["solution.py"] == text
 
 
-def test_main_job_runs_campaigns_then_leaderboard_and_report(tmp_path, monkeypatch):  # noqa: ANN001
+def test_main_job_runs_campaigns_then_leaderboard_and_report(tmp_path, monkeypatch):
     # The real main job runs sae/toy and proofs/maxk (minutes); the same path on the demo task here.
     monkeypatch.setattr("interpgym.cli.harness.MAIN_JOB_TASKS", ("demo/mean",))
     out, report = tmp_path / "run.json", tmp_path / "report"
@@ -206,7 +206,7 @@ def test_optuna_does_not_repeat_a_tried_point_of_a_small_space():
     assert sorted(t.params["choice"] for t in history) == list("abcdef")  # six proposals, six distinct points
 
 
-def test_leaderboard_json_has_a_row_per_task_and_agent(tmp_path, monkeypatch):  # noqa: ANN001
+def test_leaderboard_json_has_a_row_per_task_and_agent(tmp_path, monkeypatch):
     from interpgym.core.cache import home
 
     monkeypatch.setenv("INTERPGYM_HOME", str(tmp_path / "home"))  # a board with only this test's campaigns

@@ -26,7 +26,7 @@ raise RuntimeError("the model wrote a bug")
 """
 
 
-def test_llm_campaign_records_ok_malformed_and_crash(demo):  # noqa: ANN001
+def test_llm_campaign_records_ok_malformed_and_crash(demo):
     with FakeOpenAI([reply(MEDIAN_SOLUTION), reply("I forgot the code block."), reply(CRASHING_SOLUTION)]) as server:
         record = run_campaign("demo/mean", "llm", trials=3, seed=0,
                               agent_options={"model": "fake-model", "base_url": server.base_url, "max_retries": 0})
@@ -44,7 +44,7 @@ def test_llm_campaign_records_ok_malformed_and_crash(demo):  # noqa: ANN001
     assert all(u.get("prompt_tokens", 0) > 0 for u in usage)
 
 
-def test_cost_budget_flags_reach_the_agent_and_stop_it(tmp_path):  # noqa: ANN001
+def test_cost_budget_flags_reach_the_agent_and_stop_it(tmp_path):
     import json
 
     from typer.testing import CliRunner

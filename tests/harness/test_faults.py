@@ -40,18 +40,18 @@ WRITE_GOOD = textwrap.dedent("""
 """)
 
 
-def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024):  # noqa: ANN001, ANN201
+def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024):
     source = "import os, sys\n" + "\n".join(textwrap.dedent(part) for part in code)
     return run_trial(task, files={"solution.py": source}, params=task.default_params, seed=0,
                      limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb))
 
 
-def assert_not_rewarded(outcome, starting_val: float) -> None:  # noqa: ANN001
+def assert_not_rewarded(outcome, starting_val: float) -> None:
     val = outcome.scores.get("val")
     assert val is None or val.value <= starting_val + 1e-12
 
 
-def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa: ANN001
+def test_good_and_zero_solutions_score_as_expected(demo, starting_val):
     zero = trial(demo, WRITE_ZERO)
     good = trial(demo, WRITE_GOOD)
     assert zero.status == good.status == "ok", (zero.error, good.error)
@@ -59,7 +59,7 @@ def test_good_and_zero_solutions_score_as_expected(demo, starting_val):  # noqa:
     assert good.scores["val"].value > starting_val + 0.5  # the fault tests below would catch a leak
 
 
-def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):  # noqa: ANN001
+def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):
     # Regression: mu used to be an unscaled Gaussian drawn from the per-installation secret, so
     # the good-vs-zero gap asserted above fell below 0.5 on ~8% of fresh INTERPGYM_HOMEs.
     import interpgym.harness.secret as secret
@@ -74,7 +74,7 @@ def test_demo_gap_does_not_depend_on_the_installation_secret(monkeypatch):  # no
 
 
 @needs_namespaces  # without them the same user can read the private data: see the fallback test below
-def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
+def test_reading_the_test_split_fails(demo, starting_val):
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     assert secret_file.is_file()  # it exists on the host...
     outcome = trial(demo, f"""
@@ -89,7 +89,7 @@ def test_reading_the_test_split_fails(demo, starting_val):  # noqa: ANN001
 
 
 @needs_namespaces
-def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
+def test_harness_home_and_secret_are_hidden(demo, starting_val):
     outcome = trial(demo, f"""
         leaked = os.listdir({str(home())!r}) if os.path.exists({str(home())!r}) else []
         if leaked:
@@ -99,7 +99,7 @@ def test_harness_home_and_secret_are_hidden(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def assert_unreadable_in_trial(demo, *paths: Path) -> None:  # noqa: ANN001
+def assert_unreadable_in_trial(demo, *paths: Path) -> None:
     """A trial that exits 3 if it can read any of `paths` (host files holding a marker) must end ok."""
     outcome = trial(demo, f"""
         for path in {[str(p) for p in paths]!r}:
@@ -114,7 +114,7 @@ def assert_unreadable_in_trial(demo, *paths: Path) -> None:  # noqa: ANN001
     assert all(p.read_text() == "must-not-leak" for p in paths)  # the host copies are untouched
 
 
-def fake_user_home(tmp_path: Path, monkeypatch, *secrets: str) -> list[Path]:  # noqa: ANN001
+def fake_user_home(tmp_path: Path, monkeypatch, *secrets: str) -> list[Path]:
     """A HOME under tmp_path holding a marker file at each relative path of `secrets`."""
     home_dir = tmp_path / "user"
     monkeypatch.setenv("HOME", str(home_dir))
@@ -126,18 +126,18 @@ def fake_user_home(tmp_path: Path, monkeypatch, *secrets: str) -> list[Path]:  #
 
 
 @needs_namespaces
-def test_user_credential_directories_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+def test_user_credential_directories_are_hidden(demo, tmp_path, monkeypatch):
     assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".ssh/id_ed25519", ".aws/credentials"))
 
 
 @needs_namespaces
-def test_user_credential_files_are_hidden(demo, tmp_path, monkeypatch):  # noqa: ANN001
+def test_user_credential_files_are_hidden(demo, tmp_path, monkeypatch):
     # A crash's stderr tail reaches the llm endpoint: a readable token file would leak through it.
     assert_unreadable_in_trial(demo, *fake_user_home(tmp_path, monkeypatch, ".netrc", ".cache/huggingface/token"))
 
 
 @needs_namespaces
-def test_nested_hidden_paths_are_fine(demo, tmp_path, monkeypatch):  # noqa: ANN001
+def test_nested_hidden_paths_are_fine(demo, tmp_path, monkeypatch):
     # INTERPGYM_HOME inside the user's ~/.config: both are hidden; the nested one must not break the mounts.
     import interpgym.harness.trial as trial_module
 
@@ -147,7 +147,7 @@ def test_nested_hidden_paths_are_fine(demo, tmp_path, monkeypatch):  # noqa: ANN
     assert_unreadable_in_trial(demo, token)
 
 
-def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # noqa: ANN001
+def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):
     secret_file = private_dir(demo.id, demo.version, demo_mean._prepare_private) / "targets.safetensors"
     outcome = trial(demo, f"""
         os.symlink({str(secret_file)!r}, os.environ["INTERPGYM_ARTIFACT_DIR"] + "/answer.safetensors")
@@ -156,7 +156,7 @@ def test_symlinked_artifact_to_private_data_is_invalid(demo, starting_val):  # n
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_path):  # noqa: ANN001
+def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_path):
     # The harness (outside the sandbox) reads artifact/: a link there must not make it read a host folder.
     host = tmp_path / "host-folder"
     host.mkdir()
@@ -178,7 +178,7 @@ def test_artifact_folder_replaced_by_a_link_is_invalid(demo, starting_val, tmp_p
 
 
 @needs_namespaces
-def test_writing_outside_the_workspace_fails(demo, starting_val, tmp_path):  # noqa: ANN001
+def test_writing_outside_the_workspace_fails(demo, starting_val, tmp_path):
     target = tmp_path / "escaped.txt"
     outcome = trial(demo, f"""
         open({str(target)!r}, "w").write("escaped")
@@ -201,7 +201,7 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_fork_bomb_is_contained(demo, starting_val):  # noqa: ANN001
+def test_fork_bomb_is_contained(demo, starting_val):
     marker = f"forkbomb-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     outcome = trial(demo, f"""
@@ -220,7 +220,7 @@ def test_fork_bomb_is_contained(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_detached_child_does_not_survive(demo, starting_val):  # noqa: ANN001
+def test_detached_child_does_not_survive(demo, starting_val):
     marker = f"detached-{uuid.uuid4().hex[:8]}"
     outcome = trial(demo, f"""
         import time
@@ -235,7 +235,7 @@ def test_detached_child_does_not_survive(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_memory_hog_is_oom(demo, starting_val):  # noqa: ANN001
+def test_memory_hog_is_oom(demo, starting_val):
     outcome = trial(demo, """
         blocks = []
         while True:
@@ -246,7 +246,7 @@ def test_memory_hog_is_oom(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_never_exits_is_timeout(demo, starting_val):  # noqa: ANN001
+def test_never_exits_is_timeout(demo, starting_val):
     start = time.perf_counter()
     outcome = trial(demo, """
         import signal, time
@@ -259,7 +259,7 @@ def test_never_exits_is_timeout(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_printed_fake_score_is_ignored(demo, starting_val):  # noqa: ANN001
+def test_printed_fake_score_is_ignored(demo, starting_val):
     outcome = trial(demo, """
         import json
         print(json.dumps({"status": "ok", "val_score": 1e9, "normalized": 1.0}))
@@ -270,7 +270,7 @@ def test_printed_fake_score_is_ignored(demo, starting_val):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", ["answer.pkl", "answer.safetensors"])
-def test_pickle_artifact_is_invalid(demo, starting_val, name):  # noqa: ANN001
+def test_pickle_artifact_is_invalid(demo, starting_val, name):
     outcome = trial(demo, f"""
         import pickle
         import numpy as np
@@ -289,7 +289,7 @@ def test_pickle_artifact_is_invalid(demo, starting_val, name):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_nan_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
+def test_nan_artifact_is_invalid(demo, starting_val):
     outcome = trial(demo, """
         import numpy as np
         from safetensors.numpy import save_file
@@ -299,7 +299,7 @@ def test_nan_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_editing_a_read_only_file_at_run_time_is_invalid(demo, starting_val):  # noqa: ANN001
+def test_editing_a_read_only_file_at_run_time_is_invalid(demo, starting_val):
     outcome = trial(demo, """
         with open("data/train.safetensors", "r+b") as f:
             f.seek(-4, 2)
@@ -313,7 +313,7 @@ def test_editing_a_read_only_file_at_run_time_is_invalid(demo, starting_val):  #
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_read_only_check_sees_a_rewrite_that_restores_size_and_mtime(demo, tmp_path):  # noqa: ANN001
+def test_read_only_check_sees_a_rewrite_that_restores_size_and_mtime(demo, tmp_path):
     # The harness-side check (what protects read-only files when the harness is not root):
     # a same-size rewrite with the old mtime put back still changes the kernel-kept ctime.
     materialize(demo, tmp_path, None, demo.default_params)
@@ -330,18 +330,18 @@ def test_read_only_check_sees_a_rewrite_that_restores_size_and_mtime(demo, tmp_p
     assert before["data/train.safetensors"] != after["data/train.safetensors"]
 
 
-def test_proposing_a_read_only_file_is_invalid_without_running(demo, starting_val):  # noqa: ANN001
+def test_proposing_a_read_only_file_is_invalid_without_running(demo, starting_val):
     outcome = run_trial(demo, files={"data/train.safetensors": "x"}, params=demo.default_params, seed=0)
     assert outcome.status == "invalid" and "read-only" in outcome.error and outcome.sandbox is None
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_off_space_params_are_invalid(demo, starting_val):  # noqa: ANN001
+def test_off_space_params_are_invalid(demo, starting_val):
     outcome = run_trial(demo, files=None, params={"shrink": 7.0, "trim": 0.0}, seed=0)
     assert outcome.status == "invalid" and "outside" in outcome.error
 
 
-def test_environment_has_no_secrets(demo, starting_val, monkeypatch):  # noqa: ANN001
+def test_environment_has_no_secrets(demo, starting_val, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
     monkeypatch.setenv("HF_TOKEN", "hf-must-not-leak")
     outcome = trial(demo, """
@@ -353,7 +353,7 @@ def test_environment_has_no_secrets(demo, starting_val, monkeypatch):  # noqa: A
 
 
 @needs_namespaces
-def test_no_network_even_to_loopback(demo, starting_val):  # noqa: ANN001
+def test_no_network_even_to_loopback(demo, starting_val):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -372,18 +372,18 @@ def test_no_network_even_to_loopback(demo, starting_val):  # noqa: ANN001
     assert outcome.status == "ok", outcome.error
 
 
-def test_crash_keeps_the_stderr_tail(demo, starting_val):  # noqa: ANN001
+def test_crash_keeps_the_stderr_tail(demo, starting_val):
     outcome = trial(demo, "raise ValueError('the learning rate is on fire')")
     assert outcome.status == "crash" and "the learning rate is on fire" in outcome.error
     assert_not_rewarded(outcome, starting_val)
 
 
-def test_empty_artifact_is_invalid(demo, starting_val):  # noqa: ANN001
+def test_empty_artifact_is_invalid(demo, starting_val):
     outcome = trial(demo, "print('did nothing')")
     assert outcome.status == "invalid" and "no artifact" in outcome.error
 
 
-def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val, monkeypatch):  # noqa: ANN001
+def test_fallback_without_namespaces_still_limits_and_says_so(demo, starting_val, monkeypatch):
     import interpgym.harness.sandbox as sandbox
     import interpgym.harness.sandbox_init as sandbox_init
 

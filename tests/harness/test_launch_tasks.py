@@ -16,7 +16,7 @@ from interpgym.harness.task import InvalidSolution
 from interpgym.sae import architectures, storage
 
 
-def _sae_artifact(tmp_path: Path, arch: str, w_dec: torch.Tensor, k: int | None = None, b_dec: torch.Tensor | None = None):  # noqa: ANN202
+def _sae_artifact(tmp_path: Path, arch: str, w_dec: torch.Tensor, k: int | None = None, b_dec: torch.Tensor | None = None):
     from interpgym.harness.trial import load_artifact
     from interpgym.sae.config import SAEConfig
 
@@ -33,14 +33,14 @@ def _sae_artifact(tmp_path: Path, arch: str, w_dec: torch.Tensor, k: int | None 
 
 
 @pytest.fixture
-def toy():  # noqa: ANN201
+def toy():
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.sae_toy import _subject, toy_config
 
     return get_task("sae/toy"), _subject(toy_config())
 
 
-def test_toy_scorer_gives_mcc_one_to_the_true_dictionary(toy, tmp_path):  # noqa: ANN001
+def test_toy_scorer_gives_mcc_one_to_the_true_dictionary(toy, tmp_path):
     task, subject = toy
     truth = subject.ground_truth()
     score = task.score(_sae_artifact(tmp_path, "topk", truth, k=5), "val", 0)
@@ -48,13 +48,13 @@ def test_toy_scorer_gives_mcc_one_to_the_true_dictionary(toy, tmp_path):  # noqa
     assert score.value == pytest.approx(score.metrics["mcc"]) and score.value > 0.95
 
 
-def test_toy_scorer_rejects_l0_over_the_true_l0(toy, tmp_path):  # noqa: ANN001
+def test_toy_scorer_rejects_l0_over_the_true_l0(toy, tmp_path):
     task, subject = toy
     with pytest.raises(InvalidSolution, match="exceeds the budget"):
         task.score(_sae_artifact(tmp_path, "topk", subject.ground_truth(), k=6), "val", 0)
 
 
-def test_toy_scorer_ignores_decoder_rows_that_never_fire(toy, tmp_path):  # noqa: ANN001
+def test_toy_scorer_ignores_decoder_rows_that_never_fire(toy, tmp_path):
     task, subject = toy
     truth = subject.ground_truth()
     random_dirs = torch.nn.functional.normalize(torch.randn(8, truth.shape[1], generator=torch.Generator().manual_seed(0)), dim=1)
@@ -75,7 +75,7 @@ def test_toy_scorer_ignores_decoder_rows_that_never_fire(toy, tmp_path):  # noqa
     assert padded.value <= max(honest.value, 8 / truth.shape[0]) + 1e-9
 
 
-def test_toy_scorer_rejects_too_wide_and_wrong_width(toy, tmp_path):  # noqa: ANN001
+def test_toy_scorer_rejects_too_wide_and_wrong_width(toy, tmp_path):
     task, subject = toy
     wide = torch.nn.functional.normalize(torch.randn(2048, 64), dim=1)
     with pytest.raises(InvalidSolution, match="exceeds the task's maximum"):
@@ -84,7 +84,7 @@ def test_toy_scorer_rejects_too_wide_and_wrong_width(toy, tmp_path):  # noqa: AN
         task.score(_sae_artifact(tmp_path, "topk", torch.nn.functional.normalize(torch.randn(32, 16), dim=1), k=5), "val", 0)
 
 
-def test_toy_end_to_end_trial_of_the_starting_solution(toy):  # noqa: ANN001
+def test_toy_end_to_end_trial_of_the_starting_solution(toy):
     from interpgym.harness.trial import run_trial
 
     task, _ = toy
@@ -93,7 +93,7 @@ def test_toy_end_to_end_trial_of_the_starting_solution(toy):  # noqa: ANN001
     assert outcome.scores["val"].metrics["l0"] <= 5.0 and 0 < outcome.scores["val"].value < 1
 
 
-def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
+def test_toy_instructions_and_search_space_are_complete(toy):
     task, _ = toy
     for needle in ("MCC", "L0", "INTERPGYM_ARTIFACT_DIR", "save_sae", "solution.py", "invalid"):
         assert needle in task.instructions
@@ -101,7 +101,7 @@ def test_toy_instructions_and_search_space_are_complete(toy):  # noqa: ANN001
     task.validate_params(task.reference.params)
 
 
-def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
+def test_proofs_scorer_runs_the_verification_itself(tmp_path):
     from interpgym.harness.tasks import get_task
     from interpgym.harness.tasks.proofs_maxk import BUDGET_OPTIONS, REFERENCE_OPTIONS, _model, flop_budget, strategy_with
     from interpgym.harness.trial import load_artifact
@@ -110,7 +110,7 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
 
     task = get_task("proofs/maxk")
 
-    def score(proof: object):  # noqa: ANN202
+    def score(proof: object):
         directory = tmp_path / f"a{abs(hash(json.dumps(proof)))}"
         directory.mkdir()
         (directory / "proof.json").write_text(json.dumps(proof))
@@ -136,7 +136,7 @@ def test_proofs_scorer_runs_the_verification_itself(tmp_path):  # noqa: ANN001
 
 
 @pytest.mark.slow
-def test_proofs_reference_is_the_best_strategy_within_the_budget_by_exhaustion(tmp_path):  # noqa: ANN001
+def test_proofs_reference_is_the_best_strategy_within_the_budget_by_exhaustion(tmp_path):
     """Every strategy of the search space verified (minutes): none within the budget beats the reference."""
     pytest.importorskip("interpgym.proofs.registry")
     from interpgym.harness.tasks import get_task

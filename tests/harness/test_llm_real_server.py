@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):  # noqa: ANN001, ANN201
+def llama_server(tmp_path_factory):
     from interpgym.subjects.lm_loader import packaged_gguf
 
     port = _free_port()
@@ -63,7 +63,7 @@ def llama_server(tmp_path_factory):  # noqa: ANN001, ANN201
     proc.wait()
 
 
-def test_llm_campaign_against_llama_cpp_server(llama_server, demo):  # noqa: ANN001
+def test_llm_campaign_against_llama_cpp_server(llama_server, demo):
     record = run_campaign("demo/mean", "llm", trials=2, seed=0,
                           agent_options={"model": "smollm2", "base_url": llama_server, "max_retries": 0,
                                          "max_completion_tokens": 256, "min_completion_tokens": 64,

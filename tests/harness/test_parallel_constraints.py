@@ -29,28 +29,28 @@ SHRINK_AT_MOST_HALF = Constraint(name="shrink <= 0.5", description="shrink must 
 
 
 @pytest.fixture
-def constrained(demo, monkeypatch):  # noqa: ANN001, ANN201
+def constrained(demo, monkeypatch):
     """demo/mean with a declared constraint (shrink <= 0.5), registered under its own id."""
     task = dataclasses.replace(demo, constraints=(SHRINK_AT_MOST_HALF,))
     monkeypatch.setattr("interpgym.harness.campaign.get_task", lambda task_id: task)
     return task
 
 
-def test_a_proposal_breaking_a_declared_constraint_is_invalid_without_running(constrained):  # noqa: ANN001
+def test_a_proposal_breaking_a_declared_constraint_is_invalid_without_running(constrained):
     outcome = execute_proposal(constrained, Proposal(params={"shrink": 0.9, "trim": 0.1}), seed=0,
                                limits=Limits(timeout_s=30, memory_mb=1024), keep_to=Path("/nonexistent/never"))
     assert outcome.status == "invalid" and outcome.sandbox is None
     assert "shrink <= 0.5" in outcome.error and "at most 0.5" in outcome.error
 
 
-def test_random_samples_only_the_valid_region(constrained):  # noqa: ANN001
+def test_random_samples_only_the_valid_region(constrained):
     agent = RandomAgent(seed=3)
     proposals = [agent.propose(constrained, [], pending=[Proposal()] * i) for i in range(40)]
     assert all(p.params["shrink"] <= 0.5 for p in proposals)
     assert len({p.params["shrink"] for p in proposals}) == 40  # distinct draws per trial number
 
 
-def test_optuna_proposes_valid_points_and_learns_from_invalid_trials(constrained, starting_val):  # noqa: ANN001
+def test_optuna_proposes_valid_points_and_learns_from_invalid_trials(constrained, starting_val):
     record = run_campaign("demo/mean", "optuna", trials=8, seed=4)
     assert all(t.params["shrink"] <= 0.5 for t in record.trials)
     assert all(t.status == "ok" for t in record.trials)
@@ -66,7 +66,7 @@ def test_optuna_proposes_valid_points_and_learns_from_invalid_trials(constrained
     assert np.mean(np.array(draws) <= 0.3) >= 0.75, draws
 
 
-def test_workers_one_matches_the_sequential_loop(demo, starting_val):  # noqa: ANN001
+def test_workers_one_matches_the_sequential_loop(demo, starting_val):
     """--workers 1 proposes and scores exactly what one agent.propose after another does."""
     record = run_campaign("demo/mean", "optuna", trials=6, seed=7, workers=1)
     agent = OptunaAgent(seed=7, starting_score=starting_val)
@@ -78,11 +78,11 @@ def test_workers_one_matches_the_sequential_loop(demo, starting_val):  # noqa: A
     assert [t.val_score for t in again.trials] == [t.val_score for t in record.trials]
 
 
-def test_workers_run_a_batch_commit_in_order_and_spread_the_batch(demo):  # noqa: ANN001
+def test_workers_run_a_batch_commit_in_order_and_spread_the_batch(demo):
     seen_pending: list[int] = []
     real = OptunaAgent.propose
 
-    def spy(self, task, history, pending=()):  # noqa: ANN001, ANN202
+    def spy(self, task, history, pending=()):
         seen_pending.append(len(pending))
         return real(self, task, history, pending)
 
@@ -112,7 +112,7 @@ def test_resume_refuses_another_task_or_agent():
         run_campaign("demo/mean", "random", trials=1, workers=0)
 
 
-def test_campaign_run_and_show_print_the_trials_and_json_has_them(tmp_path):  # noqa: ANN001
+def test_campaign_run_and_show_print_the_trials_and_json_has_them(tmp_path):
     out = tmp_path / "c.json"
     code, output = invoke("campaign", "run", "demo/mean", "--agent", "random", "--trials", "3", "--seed", "2",
                           "--workers", "2", "--json", str(out))
@@ -128,7 +128,7 @@ def test_campaign_run_and_show_print_the_trials_and_json_has_them(tmp_path):  # 
     assert code == 0 and shrink in shown and "best config" in shown and not shown.lstrip().startswith("{")
 
 
-def test_leaderboard_lists_campaign_ids(tmp_path):  # noqa: ANN001
+def test_leaderboard_lists_campaign_ids(tmp_path):
     record = run_campaign("demo/mean", "random", trials=1, seed=3)
     out = tmp_path / "lb.json"
     code, output = invoke("leaderboard", "--task", "demo/mean", "--json", str(out))
@@ -139,7 +139,7 @@ def test_leaderboard_lists_campaign_ids(tmp_path):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("kill_after_trials", [0, 2, pytest.param(4, marks=pytest.mark.slow)])
-def test_sigkill_with_workers_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_after_trials):  # noqa: ANN001
+def test_sigkill_with_workers_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_after_trials):
     home = tmp_path / "home"
     monkeypatch.setenv("INTERPGYM_HOME", str(home))
     RunStore()

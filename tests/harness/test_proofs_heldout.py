@@ -21,23 +21,23 @@ SPEC = HeldoutSpec(recipe=MaxKConfig(vocab=10, k=3, d_model=8, d_head=8, steps=4
 
 
 @pytest.fixture(scope="module")
-def task():  # noqa: ANN201
+def task():
     return make_task(SPEC)
 
 
-def _score(task, tmp_path: Path, programs: object, split: str = "val"):  # noqa: ANN001, ANN202
+def _score(task, tmp_path: Path, programs: object, split: str = "val"):
     directory = tmp_path / f"a{abs(hash(json.dumps(programs)))}"
     directory.mkdir()
     (directory / "programs.json").write_text(json.dumps(programs))
     return task.score(load_artifact(directory), split, 0)
 
 
-def test_models_come_from_secret_seeds(task) -> None:  # noqa: ANN001
+def test_models_come_from_secret_seeds(task) -> None:
     seeds = {SPEC.config(name).seed for split in ("val", "test") for name in SPEC.names(split)}
     assert len(seeds) == 2 and SPEC.recipe.seed not in seeds
 
 
-def test_reference_trial_end_to_end(task) -> None:  # noqa: ANN001
+def test_reference_trial_end_to_end(task) -> None:
     outcome = run_trial(task, files=None, params=task.reference.params, seed=0, splits=("val", "test"))
     assert outcome.status == "ok", outcome.error
     for split in ("val", "test"):
@@ -47,7 +47,7 @@ def test_reference_trial_end_to_end(task) -> None:  # noqa: ANN001
         assert model["flops"] <= model["flop_budget"]
 
 
-def test_scorer_rejects_missing_and_broken_programs(task, tmp_path: Path) -> None:  # noqa: ANN001
+def test_scorer_rejects_missing_and_broken_programs(task, tmp_path: Path) -> None:
     with pytest.raises(InvalidSolution, match="no program for model val_0"):
         _score(task, tmp_path, {"test_0": {}})
     with pytest.raises(InvalidSolution, match="model val_0: proof program rejected"):
@@ -56,7 +56,7 @@ def test_scorer_rejects_missing_and_broken_programs(task, tmp_path: Path) -> Non
         _score(task, tmp_path, [1])
 
 
-def test_hints_fitted_to_another_model_do_not_transfer(task, tmp_path: Path) -> None:  # noqa: ANN001
+def test_hints_fitted_to_another_model_do_not_transfer(task, tmp_path: Path) -> None:
     name = strategy_with(REFERENCE_OPTIONS)
     own = _score(task, tmp_path, {"val_0": strategy_program(name, _weights(SPEC, "val_0"))})
     borrowed = _score(task, tmp_path, {"val_0": strategy_program(name, _weights(SPEC, "dev"))})

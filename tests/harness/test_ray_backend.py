@@ -30,7 +30,7 @@ from interpgym.harness.ray_backend import RAY_TASK_NAME, RayExecutor  # noqa: E4
 
 
 @pytest.fixture(scope="module")
-def cluster():  # noqa: ANN201
+def cluster():
     """A real 2-node Ray cluster on 127.0.0.1 (head with 1 CPU + one worker node with 1 CPU)."""
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
                                                       "include_dashboard": False})
@@ -47,7 +47,7 @@ class SlowFirstAgent:
 
     name, kind = "slow-first", "builtin"
 
-    def propose(self, task, history, pending=()):  # noqa: ANN001, ANN201
+    def propose(self, task, history, pending=()):
         n = len(history) + len(pending) + 1
         text = task.editable_files["solution.py"]
         if n == 1:
@@ -69,7 +69,7 @@ def _trial_workers() -> list[int]:
     return pids
 
 
-def test_campaign_on_a_ray_cluster_scores_in_the_harness_and_survives_a_killed_worker(cluster, demo):  # noqa: ANN001
+def test_campaign_on_a_ray_cluster_scores_in_the_harness_and_survives_a_killed_worker(cluster, demo):
     executor = RayExecutor(address=cluster.address, workers=2)
     killed: list[int] = []
 
@@ -106,7 +106,7 @@ def test_campaign_on_a_ray_cluster_scores_in_the_harness_and_survives_a_killed_w
 
 
 @pytest.mark.slow
-def test_ray_cli_contract(cluster, tmp_path):  # noqa: ANN001
+def test_ray_cli_contract(cluster, tmp_path):
     from tests.harness.test_campaign import invoke
 
     if ray.is_initialized():

@@ -9,13 +9,13 @@ from interpgym.harness import tasks
 
 
 @pytest.fixture(autouse=True)
-def fresh_registry():  # noqa: ANN201
+def fresh_registry():
     tasks.get_task.cache_clear()
     yield
     tasks.get_task.cache_clear()
 
 
-def test_our_own_import_error_surfaces(monkeypatch):  # noqa: ANN001
+def test_our_own_import_error_surfaces(monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "broken/own", "interpgym.harness.tasks.no_such_module:make_task")
     with pytest.raises(ModuleNotFoundError, match="interpgym.harness.tasks.no_such_module"):
         tasks.get_task("broken/own")
@@ -23,7 +23,7 @@ def test_our_own_import_error_surfaces(monkeypatch):  # noqa: ANN001
         tasks.available_task_ids()  # never silently dropped from `interpgym tasks`
 
 
-def test_a_missing_third_party_package_is_named(monkeypatch):  # noqa: ANN001
+def test_a_missing_third_party_package_is_named(monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "needs/extra", "interpgym_test_absent_package.module:make_task")
     with pytest.raises(UserError, match="interpgym_test_absent_package"):
         tasks.get_task("needs/extra")

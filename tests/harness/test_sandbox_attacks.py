@@ -47,7 +47,7 @@ WRITE_ZERO = textwrap.dedent("""
 """)
 
 
-def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024, **kwargs):  # noqa: ANN001, ANN201
+def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024, **kwargs):
     source = "import os, sys\n" + "\n".join(textwrap.dedent(part) for part in code)
     return run_trial(task, files={"solution.py": source}, params=task.default_params, seed=0,
                      limits=Limits(timeout_s=timeout_s, memory_mb=memory_mb), **kwargs)
@@ -67,7 +67,7 @@ def host_state(*extra: Path) -> dict[str, str]:
     return {str(p): sha(p) for p in watched}
 
 
-def assert_contained(outcome, before: dict[str, str], starting_val: float, *extra: Path) -> None:  # noqa: ANN001
+def assert_contained(outcome, before: dict[str, str], starting_val: float, *extra: Path) -> None:
     assert host_state(*extra) == before, "a file outside the workspace changed"
     val = outcome.scores.get("val")
     assert val is None or val.value <= starting_val + 1e-12
@@ -109,7 +109,7 @@ UNDO_MOUNTS = """
 
 
 @needs_namespaces
-def test_mounts_cannot_be_undone_and_nothing_outside_changes(demo, starting_val, tmp_path):  # noqa: ANN001
+def test_mounts_cannot_be_undone_and_nothing_outside_changes(demo, starting_val, tmp_path):
     marker = tmp_path / "host-marker.txt"
     marker.write_text("untouched")
     RunStore()  # the store exists on the host, as in a campaign
@@ -123,7 +123,7 @@ def test_mounts_cannot_be_undone_and_nothing_outside_changes(demo, starting_val,
 
 
 @needs_namespaces
-def test_solution_has_no_capabilities_and_a_foreign_uid(demo, starting_val):  # noqa: ANN001
+def test_solution_has_no_capabilities_and_a_foreign_uid(demo, starting_val):
     outcome = trial(demo, """
         status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
         caps = {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
@@ -143,7 +143,7 @@ def test_solution_has_no_capabilities_and_a_foreign_uid(demo, starting_val):  # 
 # 2. Other trials are readable -------------------------------------------------------------
 
 @needs_namespaces
-def test_a_concurrent_trials_workspace_is_invisible(demo, starting_val):  # noqa: ANN001
+def test_a_concurrent_trials_workspace_is_invisible(demo, starting_val):
     slow = threading.Thread(target=trial, args=(demo, WRITE_ZERO, "import time\ntime.sleep(8)"), daemon=True)
     slow.start()
     deadline, victims = time.time() + 60, []
@@ -168,7 +168,7 @@ def test_a_concurrent_trials_workspace_is_invisible(demo, starting_val):  # noqa
     assert assert_not_rewarded == pytest.approx(starting_val)
 
 
-def test_scratch_trees_are_private(demo):  # noqa: ANN001
+def test_scratch_trees_are_private(demo):
     root = scratch_root()
     assert os.stat(root).st_mode & 0o077 == 0 and os.stat(root).st_uid == os.geteuid()
     with scratch_tree() as tree:
@@ -178,7 +178,7 @@ def test_scratch_trees_are_private(demo):  # noqa: ANN001
 # 3. Unix sockets reach the host -----------------------------------------------------------
 
 @needs_namespaces
-def test_unix_sockets_do_not_reach_the_host(demo, starting_val, tmp_path):  # noqa: ANN001
+def test_unix_sockets_do_not_reach_the_host(demo, starting_val, tmp_path):
     path_server = socket.socket(socket.AF_UNIX)
     path_server.bind(str(tmp_path / "host.sock"))
     os.chmod(tmp_path / "host.sock", 0o777)
@@ -213,7 +213,7 @@ def test_unix_sockets_do_not_reach_the_host(demo, starting_val, tmp_path):  # no
 # 4. The result channel can be forged ------------------------------------------------------
 
 @needs_namespaces
-def test_the_result_channel_cannot_be_forged(demo, starting_val):  # noqa: ANN001
+def test_the_result_channel_cannot_be_forged(demo, starting_val):
     outcome = trial(demo, WRITE_ZERO, """
         import glob
         blob = bytearray(700 * 1024 * 1024)  # a peak the report must show
@@ -236,13 +236,13 @@ def test_the_result_channel_cannot_be_forged(demo, starting_val):  # noqa: ANN00
 
 @pytest.mark.parametrize("raw", [b"", b"garbage", b"0 1 2", b"0", b"00000000000000000000 5", b"0 -5", b"\xff\xfe",
                                  b"99999 1", b"0 1\n0 1"])
-def test_a_malformed_report_is_never_trusted(raw):  # noqa: ANN001
+def test_a_malformed_report_is_never_trusted(raw):
     assert _parse_report(raw) is None
 
 
 # 5. Work outside the trial's limits -------------------------------------------------------
 
-def test_many_sparse_files_cost_the_harness_nothing(demo, starting_val):  # noqa: ANN001
+def test_many_sparse_files_cost_the_harness_nothing(demo, starting_val):
     start = time.perf_counter()
     outcome = trial(demo, WRITE_ZERO, """
         for i in range(2000):
@@ -260,7 +260,7 @@ def test_many_sparse_files_cost_the_harness_nothing(demo, starting_val):  # noqa
     assert time.perf_counter() - start < 120
 
 
-def test_a_huge_claimed_sae_width_is_refused_before_allocating(tmp_path):  # noqa: ANN001
+def test_a_huge_claimed_sae_width_is_refused_before_allocating(tmp_path):
     import torch
     from safetensors.torch import save_file
 
@@ -281,7 +281,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def test_json_artifacts_are_capped_and_finite(tmp_path):  # noqa: ANN001
+def test_json_artifacts_are_capped_and_finite(tmp_path):
     big = tmp_path / "big"
     big.mkdir()
     (big / "a.json").write_text("[" + ",".join(["[]"] * 600_000) + "]")  # ~1.8 MB of tiny lists
@@ -300,7 +300,7 @@ def test_json_artifacts_are_capped_and_finite(tmp_path):  # noqa: ANN001
         load_artifact(many)
 
 
-def test_a_workspace_link_to_a_host_file_is_not_read(tmp_path, monkeypatch):  # noqa: ANN001
+def test_a_workspace_link_to_a_host_file_is_not_read(tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     init_workspace("demo/mean", ws, kind="ai", name="attacker", store=RunStore())
     (ws / "solution.py").unlink()
@@ -313,7 +313,7 @@ def test_a_workspace_link_to_a_host_file_is_not_read(tmp_path, monkeypatch):  # 
 
 # 6. Poison pills -------------------------------------------------------------------------
 
-def test_overflowing_metrics_are_recorded_invalid(demo, starting_val):  # noqa: ANN001
+def test_overflowing_metrics_are_recorded_invalid(demo, starting_val):
     outcome = trial(demo, """
         import numpy as np
         from safetensors.numpy import save_file
@@ -322,7 +322,7 @@ def test_overflowing_metrics_are_recorded_invalid(demo, starting_val):  # noqa: 
     assert outcome.status == "invalid" and "not finite" in outcome.error, outcome.error
 
 
-def test_non_finite_metrics_never_break_the_store(demo, tmp_path):  # noqa: ANN001
+def test_non_finite_metrics_never_break_the_store(demo, tmp_path):
     with pytest.raises(InvalidSolution, match="not finite"):
         Score(value=1.0, metrics={"loss": float("inf")})
     store = RunStore(tmp_path / "runs.db")
@@ -338,7 +338,7 @@ def test_non_finite_metrics_never_break_the_store(demo, tmp_path):  # noqa: ANN0
 
 # 7. Two `task score` on one workspace -----------------------------------------------------
 
-def test_one_campaign_is_scored_by_one_process_at_a_time(tmp_path):  # noqa: ANN001
+def test_one_campaign_is_scored_by_one_process_at_a_time(tmp_path):
     ws = tmp_path / "ws"
     campaign_id = init_workspace("demo/mean", ws, kind="ai", name="racer", store=RunStore())
     with campaign_lock(campaign_id):
@@ -349,7 +349,7 @@ def test_one_campaign_is_scored_by_one_process_at_a_time(tmp_path):  # noqa: ANN
 
 # 8. Small things ------------------------------------------------------------------------
 
-def test_a_killed_trials_scratch_tree_is_removed_by_the_next_trial(tmp_path):  # noqa: ANN001
+def test_a_killed_trials_scratch_tree_is_removed_by_the_next_trial(tmp_path):
     script = textwrap.dedent("""
         import sys, time
         from interpgym.harness.scratch import scratch_tree
@@ -370,7 +370,7 @@ def test_a_killed_trials_scratch_tree_is_removed_by_the_next_trial(tmp_path):  #
         assert not tree.exists()  # its owner died: swept
 
 
-def test_an_oversized_proposal_is_invalid_and_not_stored_whole(demo, tmp_path):  # noqa: ANN001
+def test_an_oversized_proposal_is_invalid_and_not_stored_whole(demo, tmp_path):
     huge = "# " + "x" * (40 << 20) + "\n"
     outcome = run_trial(demo, files={"solution.py": huge}, params=demo.default_params, seed=0)
     assert outcome.status == "invalid" and "KiB" in outcome.error and outcome.sandbox is None
@@ -385,7 +385,7 @@ def test_an_oversized_proposal_is_invalid_and_not_stored_whole(demo, tmp_path): 
         p.stat().st_size for p in tmp_path.glob("runs.db-*")) < 2 << 20
 
 
-def test_an_edited_campaign_marker_is_refused(tmp_path):  # noqa: ANN001
+def test_an_edited_campaign_marker_is_refused(tmp_path):
     store = RunStore()
     victim = init_workspace("demo/mean", tmp_path / "victim", kind="human", name="alice", store=store)
     init_workspace("demo/mean", tmp_path / "attacker", kind="ai", name="mallory", store=store)
@@ -459,7 +459,7 @@ print(json.dumps({"isolation": result.isolation, "rc": result.returncode, "out":
 
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists() or not Path("/usr/bin/setpriv").exists(),
                     reason="needs root (to become an unprivileged user) and a system /usr/bin/python3")
-def test_the_sandbox_holds_when_the_harness_is_not_root(tmp_path):  # noqa: ANN001
+def test_the_sandbox_holds_when_the_harness_is_not_root(tmp_path):
     home_dir = tmp_path / "unprivileged"
     home_dir.mkdir()
     os.chmod(tmp_path, 0o755)

@@ -38,7 +38,7 @@ WRITE_ZERO = textwrap.dedent("""
 """)
 
 
-def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024, max_output_mb: int = 256,  # noqa: ANN001, ANN201
+def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024, max_output_mb: int = 256,
           disk_mb: int = 1024, max_files: int = 50_000, **kwargs):
     source = "import os, sys\n" + "\n".join(textwrap.dedent(part) for part in code)
     return run_trial(task, files={"solution.py": source}, params=task.default_params, seed=0,
@@ -47,7 +47,7 @@ def trial(task, *code: str, timeout_s: float = 60.0, memory_mb: int = 1024, max_
 
 
 @pytest.fixture
-def private_scratch(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def private_scratch(tmp_path, monkeypatch):
     """A scratch root of this test's own, removed with `rm -rf` whatever the test left in it."""
     root = tmp_path / "scratch"
     monkeypatch.setenv("INTERPGYM_SCRATCH", str(root))
@@ -78,13 +78,13 @@ DEEP_CHAIN = """
 
 
 @needs_namespaces
-def test_a_deep_folder_chain_in_tmp_is_recorded_and_cleaned(demo, private_scratch):  # noqa: ANN001
+def test_a_deep_folder_chain_in_tmp_is_recorded_and_cleaned(demo, private_scratch):
     outcome = trial(demo, DEEP_CHAIN, WRITE_ZERO)  # today: RecursionError out of run_trial
     assert outcome.status == "ok", outcome.error
     assert not [p for p in private_scratch.iterdir() if p.is_dir()], "the trial's tree was left behind"
 
 
-def test_a_stale_deep_tree_does_not_break_every_later_trial(private_scratch):  # noqa: ANN001
+def test_a_stale_deep_tree_does_not_break_every_later_trial(private_scratch):
     from interpgym.harness.scratch import scratch_root, scratch_tree
 
     stale = scratch_root() / "trial-stale"
@@ -99,7 +99,7 @@ def test_a_stale_deep_tree_does_not_break_every_later_trial(private_scratch):  #
 # --- (d) lost record: a file name that is not UTF-8 breaks the store write ---------------
 
 @needs_namespaces
-def test_a_non_utf8_artifact_name_is_recorded(demo, tmp_path):  # noqa: ANN001
+def test_a_non_utf8_artifact_name_is_recorded(demo, tmp_path):
     outcome = trial(demo, """
         open(os.environ["INTERPGYM_ARTIFACT_DIR"].encode() + b"/\\xff.bin", "w").write("x")
     """)
@@ -113,7 +113,7 @@ def test_a_non_utf8_artifact_name_is_recorded(demo, tmp_path):  # noqa: ANN001
 
 # --- (d) CLI crash: rich markup in a crash's stderr (issue 7 item 6, still open in `task score`) ---
 
-def test_task_score_survives_markup_in_a_crash(tmp_path):  # noqa: ANN001
+def test_task_score_survives_markup_in_a_crash(tmp_path):
     from typer.testing import CliRunner
 
     from interpgym.cli import app
@@ -159,14 +159,14 @@ MANY_PROCESSES = HOLD + """
 
 
 @needs_namespaces
-def test_a_trial_cannot_hold_more_than_its_memory_limit(demo):  # noqa: ANN001
+def test_a_trial_cannot_hold_more_than_its_memory_limit(demo):
     outcome = trial(demo, MANY_PROCESSES, WRITE_ZERO, "os._exit(0)", memory_mb=256)
     held = int(outcome.sandbox.stdout_tail.split("TOTAL_MB")[1].split()[0])
     assert held <= 256, f"the trial held {held} MB at once under a 256 MB limit"
 
 
 @needs_namespaces
-def test_recorded_peak_memory_counts_unwaited_children(demo):  # noqa: ANN001
+def test_recorded_peak_memory_counts_unwaited_children(demo):
     outcome = trial(demo, HOLD, "hold(300)\n", WRITE_ZERO, "os._exit(0)", memory_mb=512)
     # (exits without waiting for the 300 MB child)
     assert outcome.status == "ok", outcome.error
@@ -176,7 +176,7 @@ def test_recorded_peak_memory_counts_unwaited_children(demo):  # noqa: ANN001
 # --- (e) limits: the writable folders have no byte or inode quota -------------------------
 
 @needs_namespaces
-def test_the_writable_folders_have_a_quota(demo, private_scratch):  # noqa: ANN001
+def test_the_writable_folders_have_a_quota(demo, private_scratch):
     outcome = trial(demo, WRITE_ZERO, """
         written, files = 0, 0
         chunk = b"x" * (1 << 20)
@@ -202,7 +202,7 @@ def test_the_writable_folders_have_a_quota(demo, private_scratch):  # noqa: ANN0
 # --- (a)/(f) isolation: AF_VSOCK is not confined by the network namespace ----------------
 
 @needs_namespaces
-def test_vsock_sockets_are_refused(demo):  # noqa: ANN001
+def test_vsock_sockets_are_refused(demo):
     try:
         listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
         listener.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
@@ -234,7 +234,7 @@ def test_vsock_sockets_are_refused(demo):  # noqa: ANN001
 @needs_namespaces
 @pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: system and Python folders are bound, not copied: "
                                        "flock() on their files is shared with the host and with every concurrent trial (a covert channel)")
-def test_locks_on_bound_files_do_not_cross_the_sandbox(demo):  # noqa: ANN001
+def test_locks_on_bound_files_do_not_cross_the_sandbox(demo):
     import fcntl
 
     import interpgym
@@ -259,7 +259,7 @@ def test_locks_on_bound_files_do_not_cross_the_sandbox(demo):  # noqa: ANN001
 # --- (a) fail-open: without namespaces a root harness runs the solution as root ----------
 
 @pytest.mark.skipif(not harness_is_root(), reason="only a root harness turns a missing sandbox into root access")
-def test_a_root_harness_never_runs_a_solution_as_root(demo, monkeypatch):  # noqa: ANN001
+def test_a_root_harness_never_runs_a_solution_as_root(demo, monkeypatch):
     from interpgym.core.cache import home
     from interpgym.core.errors import UserError
     from interpgym.harness import sandbox
@@ -281,7 +281,7 @@ def test_a_root_harness_never_runs_a_solution_as_root(demo, monkeypatch):  # noq
 
 # --- (a) the harness's own files are world-readable --------------------------------------
 
-def test_the_secret_and_the_home_are_private(tmp_path, monkeypatch):  # noqa: ANN001
+def test_the_secret_and_the_home_are_private(tmp_path, monkeypatch):
     from interpgym.core.cache import home
     from interpgym.harness.secret import harness_secret
 
@@ -294,7 +294,7 @@ def test_the_secret_and_the_home_are_private(tmp_path, monkeypatch):  # noqa: AN
 
 # --- (d) harness memory/time: a safetensors header of many tiny tensors -------------------
 
-def test_a_header_of_many_tensors_is_refused_before_loading(tmp_path):  # noqa: ANN001
+def test_a_header_of_many_tensors_is_refused_before_loading(tmp_path):
     import struct
 
     from interpgym.harness.task import InvalidSolution
@@ -310,7 +310,7 @@ def test_a_header_of_many_tensors_is_refused_before_loading(tmp_path):  # noqa: 
 
 # --- (c)/(d) contract: JSON numbers that overflow to infinity --------------------------
 
-def test_json_numbers_that_overflow_are_refused(tmp_path):  # noqa: ANN001
+def test_json_numbers_that_overflow_are_refused(tmp_path):
     from interpgym.harness.task import InvalidSolution
     from interpgym.harness.trial import load_artifact
 
@@ -321,7 +321,7 @@ def test_json_numbers_that_overflow_are_refused(tmp_path):  # noqa: ANN001
 
 # --- (d) crash instead of a record: proposal text that is not encodable ------------------
 
-def test_an_unencodable_proposal_is_invalid_not_a_crash(demo):  # noqa: ANN001
+def test_an_unencodable_proposal_is_invalid_not_a_crash(demo):
     outcome = run_trial(demo, files={"solution.py": "x = '\udcff'\n"}, params=demo.default_params, seed=0)
     assert outcome.status == "invalid"
 
@@ -331,7 +331,7 @@ def test_an_unencodable_proposal_is_invalid_not_a_crash(demo):  # noqa: ANN001
 @pytest.mark.xfail(strict=True, reason="known, documented in docs/harness.md: every campaign is scored on the same val split at full "
                                        "precision: 17 val trials spread over two 10-trial campaigns solve for demo/mean's val target, "
                                        "and submitting it beats the reference on test")
-def test_val_feedback_across_campaigns_does_not_beat_the_reference(demo):  # noqa: ANN001
+def test_val_feedback_across_campaigns_does_not_beat_the_reference(demo):
     import torch
 
     from interpgym.harness.task import Artifact
@@ -349,7 +349,7 @@ def test_val_feedback_across_campaigns_does_not_beat_the_reference(demo):  # noq
 
 
 @needs_namespaces
-def test_one_process_cannot_hold_memory_outside_its_address_space(demo):  # noqa: ANN001
+def test_one_process_cannot_hold_memory_outside_its_address_space(demo):
     outcome = trial(demo, WRITE_ZERO, """
         chunk, held = b"x" * (1 << 20), []
         try:
@@ -374,7 +374,7 @@ def test_one_process_cannot_hold_memory_outside_its_address_space(demo):  # noqa
 
 # --- (d) persistent: an agent's name is interpreted as rich markup / matplotlib mathtext ---
 
-def _finished_campaign(tmp_path: Path, agent: str):  # noqa: ANN202
+def _finished_campaign(tmp_path: Path, agent: str):
     """A finished external campaign named `agent`, as `task init --as ai NAME` + `task submit` record it."""
     store = RunStore(tmp_path / "runs.db")
     campaign = store.create_campaign(task="demo/mean", task_version="3", agent=agent, agent_kind="ai", seed=0,
@@ -384,7 +384,7 @@ def _finished_campaign(tmp_path: Path, agent: str):  # noqa: ANN202
     return store.campaign(campaign)
 
 
-def test_an_agent_name_cannot_break_the_leaderboard(tmp_path):  # noqa: ANN001
+def test_an_agent_name_cannot_break_the_leaderboard(tmp_path):
     from rich.console import Console
 
     from interpgym.harness.leaderboard import leaderboard_rows, render_leaderboard
@@ -393,7 +393,7 @@ def test_an_agent_name_cannot_break_the_leaderboard(tmp_path):  # noqa: ANN001
     Console(file=open(os.devnull, "w")).print(render_leaderboard(leaderboard_rows([campaign], noise_floors={})))
 
 
-def test_an_agent_name_cannot_break_the_report(tmp_path):  # noqa: ANN001
+def test_an_agent_name_cannot_break_the_report(tmp_path):
     from interpgym.report import write_report
 
     campaign = _finished_campaign(tmp_path, "mallory$\\frac{$")

@@ -13,7 +13,7 @@ from tests.harness.test_campaign import invoke
 
 
 @pytest.fixture
-def corrupt_store(tmp_path, monkeypatch) -> str:  # noqa: ANN001
+def corrupt_store(tmp_path, monkeypatch) -> str:
     # A home of its own: the session's shared home (and its store) must stay intact for other tests.
     monkeypatch.setenv("INTERPGYM_HOME", str(tmp_path / "home"))
     path = home() / "runs.db"
@@ -22,20 +22,20 @@ def corrupt_store(tmp_path, monkeypatch) -> str:  # noqa: ANN001
     return str(path)
 
 
-def test_a_corrupt_store_is_named_with_the_fix(corrupt_store):  # noqa: ANN001
+def test_a_corrupt_store_is_named_with_the_fix(corrupt_store):
     with pytest.raises(UserError, match="is corrupt.*move it aside"):
         RunStore()
 
 
 @pytest.mark.parametrize("args", [["leaderboard"], ["report", "--out", "/tmp/interpgym-report-test"],
                                   ["campaign", "show", "x"]])
-def test_store_commands_exit_2_with_one_line(corrupt_store, args):  # noqa: ANN001
+def test_store_commands_exit_2_with_one_line(corrupt_store, args):
     code, output = invoke(*args)
     assert code == 2 and "is corrupt" in output and "Traceback" not in output
     assert len(output.strip().splitlines()) == 1
 
 
-def test_commands_without_the_store_still_work(corrupt_store, monkeypatch):  # noqa: ANN001
+def test_commands_without_the_store_still_work(corrupt_store, monkeypatch):
     monkeypatch.setattr("interpgym.harness.tasks.TASKS", {"demo/mean": "interpgym.harness.tasks.demo_mean:make_task"})
     code, output = invoke("tasks")
     assert code == 0 and "demo/mean" in output

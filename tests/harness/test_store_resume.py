@@ -42,7 +42,7 @@ def _campaigns(db: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("kill_after_trials", [0, 3])
-def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_after_trials):  # noqa: ANN001
+def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_after_trials):
     home = tmp_path / "home"
     monkeypatch.setenv("INTERPGYM_HOME", str(home))
     RunStore()  # creates runs.db
@@ -79,7 +79,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, monkeypatch,
     assert killed.status == "finished" and killed.test_score == pytest.approx(clean.test_score)
 
 
-def test_trial_numbers_are_enforced(tmp_path):  # noqa: ANN001
+def test_trial_numbers_are_enforced(tmp_path):
     store = RunStore(tmp_path / "runs.db")
     cid = store.create_campaign(task="demo/mean", task_version="1", agent="x", agent_kind="builtin", seed=0,
                                 budgets=Budgets(trials=3), harness_version="1")
@@ -93,7 +93,7 @@ def test_trial_numbers_are_enforced(tmp_path):  # noqa: ANN001
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_budgets_stay_typed_through_the_store(tmp_path):  # noqa: ANN001
+def test_budgets_stay_typed_through_the_store(tmp_path):
     """Budgets become a dict only inside the store: what goes in comes back as the same `Budgets`,
     and a row from an older store that lacks a key reads with that key's default."""
     store = RunStore(tmp_path / "runs.db")

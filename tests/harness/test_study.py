@@ -54,7 +54,7 @@ def test_leaderboard_ranks_on_the_mean_only_with_three_campaigns() -> None:
     assert rows["steady"].to_json()["campaign_ids"] == ["t0", "t1", "t2"]
 
 
-def test_study_command_runs_campaigns_and_reports_curves(tmp_path) -> None:  # noqa: ANN001
+def test_study_command_runs_campaigns_and_reports_curves(tmp_path) -> None:
     out = tmp_path / "study.json"
     code, output = invoke("study", "demo/mean", "--agents", "random,optuna", "--campaigns", "3", "--trials", "3",
                           "--out", str(tmp_path / "report"), "--json", str(out))

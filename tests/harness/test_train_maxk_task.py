@@ -19,7 +19,7 @@ from interpgym.proofs.subcubic import STRATEGIES
 from interpgym.subjects.maxk import MaxKWeights, train_maxk
 
 
-def artifact_of(tmp_path: Path, tensors: dict[str, torch.Tensor]):  # noqa: ANN201
+def artifact_of(tmp_path: Path, tensors: dict[str, torch.Tensor]):
     out = tmp_path / "artifact"
     out.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / "weights.safetensors"))

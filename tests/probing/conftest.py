@@ -8,7 +8,7 @@ import pytest
 import torch
 
 
-def byte_tokenizer():  # noqa: ANN201
+def byte_tokenizer():
     """A byte-level BPE tokenizer without merges (256 byte tokens + <pad> + <eos>), built in memory."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -23,7 +23,7 @@ def byte_tokenizer():  # noqa: ANN201
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>")
 
 
-def tiny_llama(seed: int = 0, layers: int = 4, d: int = 32):  # noqa: ANN201
+def tiny_llama(seed: int = 0, layers: int = 4, d: int = 32):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
@@ -39,7 +39,7 @@ def tiny() -> tuple[torch.nn.Module, object]:
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:  # noqa: ANN001
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory, tiny) -> Path:
     """The tiny model saved in HF format (what `--model PATH` loads)."""
     path = tmp_path_factory.mktemp("tiny_llama")
     model, tokenizer = tiny

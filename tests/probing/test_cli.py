@@ -23,7 +23,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     return 0
 
 
-def test_concepts_json_has_counts_and_label_quality(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+def test_concepts_json_has_counts_and_label_quality(monkeypatch, tmp_path: Path) -> None:
     out = tmp_path / "c.json"
     assert run_cli(monkeypatch, "probe", "concepts", "--concepts", "evaluation", "--json", str(out)) == 0
     sheet = json.loads(out.read_text())["concepts"][0]
@@ -31,7 +31,7 @@ def test_concepts_json_has_counts_and_label_quality(monkeypatch, tmp_path: Path)
     assert 0.5 < sheet["label_quality"]["auroc_test"] <= 1.0 and 0.0 <= sheet["label_quality"]["auroc_ood"] <= 1.0
 
 
-def test_detect_writes_the_stated_keys_and_is_reproducible(monkeypatch, tmp_path: Path, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_detect_writes_the_stated_keys_and_is_reproducible(monkeypatch, tmp_path: Path, tiny_dir: Path) -> None:
     runs = []
     for i in range(2):
         out = tmp_path / f"d{i}.json"
@@ -56,7 +56,7 @@ def test_detect_writes_the_stated_keys_and_is_reproducible(monkeypatch, tmp_path
     (["--layer", "7"], "out of range"),
     (["--concepts", ","], "empty"),
 ])
-def test_detect_bad_input_exits_2_with_one_line_and_no_output(monkeypatch, capsys, tmp_path: Path, tiny_dir: Path, args, message) -> None:  # noqa: ANN001
+def test_detect_bad_input_exits_2_with_one_line_and_no_output(monkeypatch, capsys, tmp_path: Path, tiny_dir: Path, args, message) -> None:
     out = tmp_path / "d.json"
     code = run_cli(monkeypatch, "probe", "detect", "--model", str(tiny_dir), *args, "--json", str(out))
     err = capsys.readouterr().err.strip()
@@ -64,7 +64,7 @@ def test_detect_bad_input_exits_2_with_one_line_and_no_output(monkeypatch, capsy
     assert not out.exists()
 
 
-def test_steer_bad_input_and_unreachable_llm_judge_exit_2(monkeypatch, capsys, tmp_path: Path, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_steer_bad_input_and_unreachable_llm_judge_exit_2(monkeypatch, capsys, tmp_path: Path, tiny_dir: Path) -> None:
     out = tmp_path / "s.json"
     assert run_cli(monkeypatch, "probe", "steer", "--model", str(tiny_dir), "--methods", "nope", "--json", str(out)) == 2
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
@@ -74,7 +74,7 @@ def test_steer_bad_input_and_unreachable_llm_judge_exit_2(monkeypatch, capsys, t
     assert "did not answer" in err[-1] and not out.exists()
 
 
-def test_steer_on_a_tiny_budget_writes_scores_alpha_and_examples(monkeypatch, tmp_path: Path, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_steer_on_a_tiny_budget_writes_scores_alpha_and_examples(monkeypatch, tmp_path: Path, tiny_dir: Path) -> None:
     out = tmp_path / "s.json"
     code = run_cli(
         monkeypatch,

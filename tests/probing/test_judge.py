@@ -46,7 +46,7 @@ def test_fluency_mapping_is_as_documented() -> None:
     assert cal.score(math.inf, 0.0) == 0.0
 
 
-def test_batched_response_losses_match_one_text_at_a_time(tiny) -> None:  # noqa: ANN001
+def test_batched_response_losses_match_one_text_at_a_time(tiny) -> None:
     model, tokenizer = tiny
     prompts = ["User: hi\nAssistant:", "User: tell me a long story please\nAssistant:", "Q:", "Q: x"]
     responses = [" hello there", " once upon a time", "", " a"]

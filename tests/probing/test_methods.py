@@ -67,7 +67,7 @@ def test_one_class_training_data_is_a_user_error() -> None:
         M.parse_methods("diff_means,telepathy")
 
 
-def test_pooling_ignores_padding_and_the_sink(tiny) -> None:  # noqa: ANN001
+def test_pooling_ignores_padding_and_the_sink(tiny) -> None:
     model, tokenizer = tiny
     texts = ["short one", "a much longer text that forces padding of the first"]
     batched = pooled_activations(model, tokenizer, texts, layer=2, batch_size=2)
@@ -83,7 +83,7 @@ def test_pooling_ignores_padding_and_the_sink(tiny) -> None:  # noqa: ANN001
         pool(hidden[None], torch.ones(1, hidden.shape[0], dtype=torch.bool), "median")
 
 
-def test_layer_out_of_range_is_a_user_error(tiny) -> None:  # noqa: ANN001
+def test_layer_out_of_range_is_a_user_error(tiny) -> None:
     model, tokenizer = tiny
     with pytest.raises(UserError, match="out of range"):
         pooled_activations(model, tokenizer, ["x"], layer=4)

@@ -22,7 +22,7 @@ PEER_LAYER = 1  # the peers' block index; ours is PEER_LAYER + 1
 ALPHA = 4.0
 
 
-def import_peer(name: str):  # noqa: ANN201
+def import_peer(name: str):
     if name == "repeng" and not hasattr(np, "float_"):
         # repeng 0.4.0 names np.float_ in type annotations only (removed in NumPy 2); alias it so the module imports
         np.float_ = np.float64
@@ -43,11 +43,11 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b / (a.norm() * b.norm()))
 
 
-def logits(model, tokenizer, text: str) -> torch.Tensor:  # noqa: ANN001
+def logits(model, tokenizer, text: str) -> torch.Tensor:
     return model(**tokenizer([text], return_tensors="pt")).logits
 
 
-def test_diff_means_and_steered_logits_match_steering_vectors(tiny, pairs) -> None:  # noqa: ANN001
+def test_diff_means_and_steered_logits_match_steering_vectors(tiny, pairs) -> None:
     sv = import_peer("steering_vectors")
     model, tokenizer = tiny
     theirs = sv.train_steering_vector(model, tokenizer, pairs, layers=[PEER_LAYER], read_token_index=-1, batch_size=1)
@@ -65,7 +65,7 @@ def test_diff_means_and_steered_logits_match_steering_vectors(tiny, pairs) -> No
     torch.testing.assert_close(our_logits, their_logits, atol=1e-5, rtol=1e-5)
 
 
-def test_pca_direction_and_steered_logits_match_repeng(tiny, pairs) -> None:  # noqa: ANN001
+def test_pca_direction_and_steered_logits_match_repeng(tiny, pairs) -> None:
     repeng = import_peer("repeng")
     model, tokenizer = tiny
     wrapped = copy.deepcopy(model)  # repeng's ControlModel mutates the model it wraps

@@ -14,12 +14,12 @@ from interpgym.probing.steering import format_prompt, generate, steering
 TEXTS = ["the cat sat", "stock prices fell", "it rained all day"]
 
 
-def logits(model, tokenizer, texts=TEXTS):  # noqa: ANN001, ANN201
+def logits(model, tokenizer, texts=TEXTS):
     enc = tokenizer(texts[:1], return_tensors="pt")
     return model(**enc).logits
 
 
-def test_steering_adds_alpha_v_at_the_block_input_and_always_unhooks(tiny) -> None:  # noqa: ANN001
+def test_steering_adds_alpha_v_at_the_block_input_and_always_unhooks(tiny) -> None:
     model, tokenizer = tiny
     v = torch.randn(32, generator=torch.Generator().manual_seed(0))
     clean = logits(model, tokenizer)
@@ -41,7 +41,7 @@ def test_steering_adds_alpha_v_at_the_block_input_and_always_unhooks(tiny) -> No
             pass
 
 
-def test_ablation_zeroes_the_projection_downstream(tiny) -> None:  # noqa: ANN001
+def test_ablation_zeroes_the_projection_downstream(tiny) -> None:
     model, tokenizer = tiny
     direction = train_direction((model, tokenizer), TEXTS[:1] * 2, TEXTS[1:], layer=1, method="diff_means")
     u = direction.vector / direction.vector.norm()
@@ -53,7 +53,7 @@ def test_ablation_zeroes_the_projection_downstream(tiny) -> None:  # noqa: ANN00
     assert all(not layer._forward_pre_hooks for layer in model.model.layers) and not model.model.norm._forward_pre_hooks
 
 
-def test_generation_is_seeded_and_batching_does_not_change_greedy_text(tiny) -> None:  # noqa: ANN001
+def test_generation_is_seeded_and_batching_does_not_change_greedy_text(tiny) -> None:
     model, tokenizer = tiny
     prompts = [format_prompt(tokenizer, t) for t in TEXTS]
     one, n_one = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=1)
@@ -67,7 +67,7 @@ def test_generation_is_seeded_and_batching_does_not_change_greedy_text(tiny) -> 
     assert steered != one
 
 
-def test_train_direction_checks_its_input(tiny) -> None:  # noqa: ANN001
+def test_train_direction_checks_its_input(tiny) -> None:
     with pytest.raises(UserError, match="at least one"):
         train_direction(tiny, [], ["x"], layer=1)
     with pytest.raises(UserError, match="contrast pairs"):
@@ -76,7 +76,7 @@ def test_train_direction_checks_its_input(tiny) -> None:  # noqa: ANN001
         train_direction(tiny, ["a"], ["c"], layer=9)
 
 
-def test_row_steering_equals_one_steering_per_row_and_batched_generation_agrees(tiny) -> None:  # noqa: ANN001
+def test_row_steering_equals_one_steering_per_row_and_batched_generation_agrees(tiny) -> None:
     from interpgym.probing.steering import row_steering
 
     model, tokenizer = tiny

@@ -16,20 +16,20 @@ LAYER = 2
 
 
 @pytest.fixture(scope="module")
-def detect_task(tiny_dir: Path):  # noqa: ANN001, ANN201
+def detect_task(tiny_dir: Path):
     from interpgym.harness.tasks.probe_detect import make_task
 
     return make_task(model=str(tiny_dir), layer=LAYER, concepts=("evaluation", "law"))
 
 
-def _inputs(task, tmp_path: Path) -> dict:  # noqa: ANN001
+def _inputs(task, tmp_path: Path) -> dict:
     data = tmp_path / "data"
     data.mkdir()
     task.prepare_inputs(data)
     return {"tensors": load_file(str(data / "train.safetensors")), "info": json.loads((data / "info.json").read_text())}
 
 
-def _artifact(tmp_path: Path, name: str, tensors: dict, config: dict | None = None):  # noqa: ANN202
+def _artifact(tmp_path: Path, name: str, tensors: dict, config: dict | None = None):
     out = tmp_path / f"artifact-{len(list(tmp_path.iterdir()))}"
     out.mkdir()
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / f"{name}.safetensors"))
@@ -47,7 +47,7 @@ def _diff_means(inputs: dict) -> dict:
     return out
 
 
-def test_detect_scorer_ranks_diff_means_above_its_negation_and_checks_shapes(detect_task, tmp_path: Path) -> None:  # noqa: ANN001
+def test_detect_scorer_ranks_diff_means_above_its_negation_and_checks_shapes(detect_task, tmp_path: Path) -> None:
     inputs = _inputs(detect_task, tmp_path)
     assert inputs["info"]["layer"] == LAYER and inputs["tensors"]["evaluation.x"].shape == (240, 32)
     good = _diff_means(inputs)
@@ -68,7 +68,7 @@ def test_detect_scorer_ranks_diff_means_above_its_negation_and_checks_shapes(det
         detect_task.score(_artifact(tmp_path, "probes", {c: torch.zeros(32) for c in good}), "val", 0)
 
 
-def test_detect_reference_trial_runs_sandboxed_and_matches_the_scorer(detect_task, tmp_path: Path) -> None:  # noqa: ANN001
+def test_detect_reference_trial_runs_sandboxed_and_matches_the_scorer(detect_task, tmp_path: Path) -> None:
     outcome = run_trial(detect_task, files=None, params=detect_task.reference.params, seed=0)
     assert outcome.status == "ok", outcome.error
     inputs = _inputs(detect_task, tmp_path)

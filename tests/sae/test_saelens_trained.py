@@ -46,7 +46,7 @@ def toy() -> ToySubject:
     return ToySubject(ToyConfig())  # the `--subject toy` of the command line (d_in 64)
 
 
-def _train_with_saelens(arch: str, acts: torch.Tensor):  # noqa: ANN202
+def _train_with_saelens(arch: str, acts: torch.Tensor):
     torch.manual_seed(0)  # SAELens initialises from torch's global generator
     sae_cls, cfg_cls = get_sae_training_class(arch)
     extra = {"matryoshka_widths": [D_SAE // 4, D_SAE]} if arch == "matryoshka_batchtopk" else {}
@@ -55,7 +55,7 @@ def _train_with_saelens(arch: str, acts: torch.Tensor):  # noqa: ANN202
         sae = sae_cls(cfg_cls(d_in=acts.shape[1], d_sae=D_SAE, **extra))
     trainer_cfg = SAETrainerConfig(total_training_samples=BATCH * STEPS, train_batch_size_samples=BATCH, lr_end=3e-5)
 
-    def batches():  # noqa: ANN202
+    def batches():
         while True:
             for start in range(0, BATCH * STEPS, BATCH):
                 yield acts[start : start + BATCH]
@@ -80,7 +80,7 @@ def saved(toy: ToySubject, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     return out
 
 
-def _reference(saved_dirs: dict[str, Path]):  # noqa: ANN202
+def _reference(saved_dirs: dict[str, Path]):
     """SAELens' own inference SAE for these weights."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

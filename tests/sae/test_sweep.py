@@ -26,7 +26,7 @@ def test_parse_archs() -> None:
         parse_archs(" , ")
 
 
-def test_sweep_plot_range_ignores_degenerate_points_and_shows_the_true_l0(tmp_path):  # noqa: ANN001
+def test_sweep_plot_range_ignores_degenerate_points_and_shows_the_true_l0(tmp_path):
     from interpgym.sae.sweep import plot_sweep, sweep_x_range
 
     runs = [{"arch": "relu", "metrics": {"l0": l0, "fvu": fvu, "mcc": 0.5}}

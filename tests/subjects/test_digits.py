@@ -12,13 +12,13 @@ from interpgym.subjects.digits import DigitsConfig
 
 
 @pytest.fixture(scope="module")
-def subject(shared_home) -> digits.DigitsSubject:  # noqa: ANN001
+def subject(shared_home) -> digits.DigitsSubject:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTERPGYM_HOME", str(shared_home))
         return digits.load(seed=0)
 
 
-def test_training_is_deterministic(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_training_is_deterministic(tmp_path, monkeypatch) -> None:
     config = DigitsConfig(epochs=2)
     weights = []
     for name in ("a", "b"):
@@ -100,7 +100,7 @@ def test_bad_reconstructions_are_user_errors(subject: digits.DigitsSubject) -> N
         subject.activations("holdout")  # type: ignore[arg-type]
 
 
-def test_corrupt_cache_entry_is_rebuilt(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_corrupt_cache_entry_is_rebuilt(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("INTERPGYM_HOME", str(tmp_path))
     config = DigitsConfig(epochs=1)
     directory = digits.build(config)

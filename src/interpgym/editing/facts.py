@@ -73,7 +73,9 @@ def fact_from_dict(row: Any, where: str = "fact") -> Fact:
     require(isinstance(row, dict), f"{where} is not a JSON object")
     missing = [f for f in FIELDS if f not in row]
     require(not missing, f"{where} lacks field(s) {', '.join(missing)}: every fact needs {', '.join(FIELDS)}")
-    require(row["relation"] in RELATION_BY_NAME, f"{where} has unknown relation {row['relation']!r}: use one of {', '.join(RELATION_BY_NAME)}")
+    require(
+        row["relation"] in RELATION_BY_NAME, f"{where} has unknown relation {row['relation']!r}: use one of {', '.join(RELATION_BY_NAME)}"
+    )
     for name in ("subject", "prompt", "true_object", "new_object"):
         require(isinstance(row[name], str) and row[name].strip(), f"{where}: {name} must be a non-empty string")
     for name in ("paraphrases", "neighbourhood", "generation"):
@@ -124,11 +126,11 @@ def _relation_facts(lm: LanguageModel, relation: RelationSeed, seed: int) -> tup
     table = rank_objects(lm, relation, subjects, objects)
     known = [objects[int(table[i].argmax())] == truth[i] for i in range(len(subjects))]
     known_by_object: dict[str, list[str]] = defaultdict(list)
-    for s, o, k in zip(subjects, truth, known):
+    for s, o, k in zip(subjects, truth, known, strict=True):
         if k:
             known_by_object[o].append(s)
     facts, few_neighbours = [], 0
-    for s, o, k in zip(subjects, truth, known):
+    for s, o, k in zip(subjects, truth, known, strict=True):
         if not k:
             continue
         others = [x for x in known_by_object[o] if x != s]

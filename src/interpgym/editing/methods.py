@@ -43,7 +43,9 @@ class EditConfig:
     layers: tuple[int, ...] = (4,)
     delta: DeltaConfig = DeltaConfig()
     cov_tokens: int = 100_000
-    memit_weight: float = 1500.0  # MEMIT's 15000 for GPT-J (d_ff 16384) scaled by d_ff 1536 / 16384: same k^T (lambda C)^-1 k for a typical key
+    memit_weight: float = (
+        1500.0  # MEMIT's 15000 for GPT-J (d_ff 16384) scaled by d_ff 1536 / 16384: same k^T (lambda C)^-1 k for a typical key
+    )
     alpha_threshold: float = 1e-2  # null space: eigenvalues of C below this x the largest
     alpha_ridge: float = 10.0
     ft_steps: int = 25
@@ -192,7 +194,7 @@ class Editor:
                 optimiser.zero_grad()
                 logits = logits_at(self.lm, rows, positions)
                 loss = torch.stack([-torch.log_softmax(lg.float(), -1)[torch.arange(len(t)), torch.tensor(t, device=lg.device)].mean()
-                                    for lg, t in zip(logits, targets)]).mean()
+                                    for lg, t in zip(logits, targets, strict=True)]).mean()
                 loss.backward()
                 optimiser.step()
                 with torch.no_grad():

@@ -107,7 +107,7 @@ def continuation_logprobs(
     sums, lengths = [], []
     with torch.no_grad():
         for start in range(0, len(prompts), batch_size):
-            chunk = list(zip(prompts[start : start + batch_size], continuations[start : start + batch_size]))
+            chunk = list(zip(prompts[start : start + batch_size], continuations[start : start + batch_size], strict=True))
             ids, mask = _pad([list(p) + list(c) for p, c in chunk], pad_id(lm), lm.device)
             hidden = lm.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
             # unembed only the positions that predict continuation tokens (most positions are prompt)
@@ -166,7 +166,7 @@ def add_to_output(module: torch.nn.Module, rows: Sequence[int], positions: Seque
     r = torch.tensor(list(rows))
     p = torch.tensor(list(positions))
 
-    def hook(_m, _args, out):  # noqa: ANN001
+    def hook(_m, _args, out):
         out = out.clone()
         out[r.to(out.device), p.to(out.device)] += delta.to(out.dtype)
         return out
@@ -185,10 +185,10 @@ class StopForward(Exception):
 def run_until(lm: LanguageModel, module: torch.nn.Module, ids: Tensor, mask: Tensor | None, read: str) -> Tensor:
     """Run `lm` on `ids` only as far as `module` and return its input (`read="input"`) or output."""
 
-    def pre(_m, args):  # noqa: ANN001
+    def pre(_m, args):
         raise StopForward(args[0].detach())
 
-    def post(_m, _args, out):  # noqa: ANN001
+    def post(_m, _args, out):
         raise StopForward((out[0] if isinstance(out, tuple) else out).detach())
 
     handle = module.register_forward_pre_hook(pre) if read == "input" else module.register_forward_hook(post)

@@ -18,9 +18,9 @@ def plot_curves(curves: dict[str, list[dict[str, Any]]], path: Path, title: str 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for method, curve in curves.items():
         xs = [p["n_edits"] for p in curve]
-        for ax, key in zip(axes, ("s", "retention")):
+        for ax, key in zip(axes, ("s", "retention"), strict=True):
             ax.plot(xs, [p[key] if p[key] is not None else float("nan") for p in curve], marker="o", label=method)
-    for ax, label in zip(axes, ("S (harmonic mean of ES, PS, NS) of the edits so far", "retention of unedited facts")):
+    for ax, label in zip(axes, ("S (harmonic mean of ES, PS, NS) of the edits so far", "retention of unedited facts"), strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("edits made")
         ax.set_ylabel(label)

@@ -86,7 +86,7 @@ def optimise_delta(
     target_t = torch.tensor(target, device=device)
     nll = torch.tensor(float("inf"))
     step = 0
-    for step in range(1, config.steps + 1):
+    for step in range(1, config.steps + 1):  # noqa: B007 (the last step taken is reported below)
         optimiser.zero_grad()
         with add_to_output(module, subject_rows, subject_pos, delta):
             logits = logits_at(lm, rows, positions + [[len(essence.ids) - 1]])
@@ -101,4 +101,9 @@ def optimise_delta(
         with torch.no_grad():
             if delta.norm() > limit:
                 delta.mul_(limit / delta.norm())
-    return delta.detach(), {"nll": float(nll.detach()), "steps": step, "delta_norm": float(delta.detach().norm()), "value_norm": float(base_out.norm())}
+    return delta.detach(), {
+        "nll": float(nll.detach()),
+        "steps": step,
+        "delta_norm": float(delta.detach().norm()),
+        "value_norm": float(base_out.norm()),
+    }

@@ -109,8 +109,8 @@ def trace_fact(lm: LanguageModel, fact: Fact, noise_std: float, config: TraceCon
     noise = (torch.randn(config.samples, last - first + 1, lm.d_model, generator=gen) * noise_std).to(lm.device)
     embed = lm.model.model.embed_tokens
 
-    def corrupt(rows: int):  # noqa: ANN202
-        def hook(_m, _a, out):  # noqa: ANN001
+    def corrupt(rows: int):
+        def hook(_m, _a, out):
             out = out.clone()
             out[:, first : last + 1] += noise.repeat(rows // config.samples, 1, 1).to(out.dtype)
             return out
@@ -136,10 +136,14 @@ def trace_fact(lm: LanguageModel, fact: Fact, noise_std: float, config: TraceCon
         modules = _modules(lm, kind)
         table = np.zeros((n_layers, n))
         for layer in range(n_layers):
-            window = [layer] if kind == "residual" else list(range(max(0, layer - config.window // 2), min(n_layers, layer - config.window // 2 + config.window)))
+            window = (
+                [layer]
+                if kind == "residual"
+                else list(range(max(0, layer - config.window // 2), min(n_layers, layer - config.window // 2 + config.window)))
+            )
 
-            def restore(j: int):  # noqa: ANN202
-                def hook(_m, _a, out):  # noqa: ANN001
+            def restore(j: int, kind: str = kind, modules: list = modules):
+                def hook(_m, _a, out):
                     hidden = _output_of(out).clone()
                     hidden[torch.arange(rows, device=hidden.device), positions] = clean_states[kind][j][positions].to(hidden.dtype)
                     return _replace_output(out, hidden)
@@ -194,7 +198,7 @@ def plot_traces(result: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.5), sharey=True)
-    for ax, kind in zip(axes, KINDS):
+    for ax, kind in zip(axes, KINDS, strict=True):
         data: Float[np.ndarray, "l c"] = np.asarray(result["aie"][kind]).T
         image = ax.imshow(data, aspect="auto", cmap={"residual": "Purples", "mlp": "Greens", "attention": "Reds"}[kind])
         ax.set_title(f"AIE, restoring {kind}" + ("" if kind == "residual" else f" (window {result['window']})"))

@@ -153,7 +153,7 @@ def inside_path(workspace: Path, path: Path) -> str:
 
 
 @functools.cache
-def _prctl():  # noqa: ANN202
+def _prctl():
     import ctypes
 
     try:
@@ -165,7 +165,7 @@ def _prctl():  # noqa: ANN202
 _PR_SET_PDEATHSIG = 1
 
 
-def _set_limits(limits: Limits, prctl, cgroup_fds: Sequence[int] = ()) -> None:  # noqa: ANN001
+def _set_limits(limits: Limits, prctl, cgroup_fds: Sequence[int] = ()) -> None:
     # Runs in the child between fork and exec: only async-signal-safe-ish calls.
     os.setsid()
     for fd in cgroup_fds:  # join the trial's control group before anything else runs
@@ -344,7 +344,7 @@ def _run_isolated(argv: Sequence[str], workspace: Path, tree: Path, limits: Limi
 
 
 def _run(argv: Sequence[str], workspace: Path, tree: Path, limits: Limits, *, env: dict[str, str] | None,
-         isolation: str, report: bool, wrap=None) -> SandboxResult:  # noqa: ANN001
+         isolation: str, report: bool, wrap=None) -> SandboxResult:
     report_read, report_write = os.pipe() if report else (None, None)
     command = wrap(report_write) if wrap else list(argv)
     out_path, err_path = tree / "stdout", tree / "stderr"

@@ -125,7 +125,7 @@ class _SockFprog(ctypes.Structure):
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_SET_DUMPABLE = 38, 22, 2, 4
 
 
-def _seccomp_installer(program: bytes | None):  # noqa: ANN202
+def _seccomp_installer(program: bytes | None):
     """A `preexec_fn` that sets no_new_privs and loads `program` (prepared before the fork)."""
     libc = ctypes.CDLL(None, use_errno=True)
     buffer = ctypes.create_string_buffer(program or b"")

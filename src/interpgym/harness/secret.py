@@ -68,7 +68,7 @@ def private_seed(purpose: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{harness_secret()}:{purpose}".encode()).digest(), "big")
 
 
-def private_dir(task_id: str, version: str, build) -> Path:  # noqa: ANN001 (build: Callable[[Path], None])
+def private_dir(task_id: str, version: str, build) -> Path:
     """The cached private-data directory of a task version (inside the hidden home), built once."""
     from interpgym.core.cache import get_or_build
 

@@ -21,7 +21,7 @@ from interpgym.probing.steering import ablation
 
 
 @torch.no_grad()
-def _last_token_logprobs(model, tokenizer, texts) -> torch.Tensor:  # noqa: ANN001
+def _last_token_logprobs(model, tokenizer, texts) -> torch.Tensor:
     out = []
     for text in texts:
         enc = tokenizer([text], return_tensors="pt").to(next(model.parameters()).device)
@@ -29,13 +29,13 @@ def _last_token_logprobs(model, tokenizer, texts) -> torch.Tensor:  # noqa: ANN0
     return torch.stack(out)
 
 
-def _probe_auroc(model, tokenizer, concept, read_layer: int) -> float:  # noqa: ANN001
+def _probe_auroc(model, tokenizer, concept, read_layer: int) -> float:
     acts = {s: pooled_activations(model, tokenizer, concept.splits[s].texts, read_layer)["mean"] for s in ("train", "test")}
     probe = M.diff_means(acts["train"], torch.tensor(concept.splits["train"].labels))
     return auroc(probe.score(acts["test"]).numpy(), concept.splits["test"].labels)
 
 
-def ablation_effect(model, tokenizer, concept, direction: torch.Tensor, layer: int, read_layer: int, seed: int = 0) -> dict:  # noqa: ANN001
+def ablation_effect(model, tokenizer, concept, direction: torch.Tensor, layer: int, read_layer: int, seed: int = 0) -> dict:
     """{"auroc_clean", "auroc_ablated", "auroc_ablated_random", "kl_ablated", "kl_ablated_random"} (see the module docstring)."""
     check_layer(model, layer)
     check_layer(model, read_layer)

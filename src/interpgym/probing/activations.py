@@ -52,20 +52,20 @@ class _Stop(Exception):
     pass
 
 
-def _ensure_pad(tokenizer) -> None:  # noqa: ANN001
+def _ensure_pad(tokenizer) -> None:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
 @torch.no_grad()
-def residual_batches(model: torch.nn.Module, tokenizer, texts: Sequence[str], layer: int, batch_size: int = 16, progress=None):  # noqa: ANN001
+def residual_batches(model: torch.nn.Module, tokenizer, texts: Sequence[str], layer: int, batch_size: int = 16, progress=None):
     """Yield (residual [b t d], mask [b t] bool) per batch of `texts` at the input of block `layer` (right-padded)."""
     check_layer(model, layer)
     _ensure_pad(tokenizer)
     device = next(model.parameters()).device
     captured: list[Tensor] = []
 
-    def hook(module, args, kwargs):  # noqa: ANN001
+    def hook(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         captured.append(hidden)
         raise _Stop
@@ -105,7 +105,7 @@ def pool(resid: Float[Tensor, "b t d"], mask: Tensor, how: str) -> Float[Tensor,
 
 
 def pooled_activations(model: torch.nn.Module, tokenizer, texts: Sequence[str], layer: int, *, batch_size: int = 16,
-                       progress=None, token_rows: bool = False) -> dict[str, Tensor]:  # noqa: ANN001
+                       progress=None, token_rows: bool = False) -> dict[str, Tensor]:
     """{pooling: [n, d] float32 on CPU} for every pooling; with `token_rows`, also `tokens`: every real token's row but position 0."""
     out: dict[str, list[Tensor]] = {p: [] for p in POOLINGS}
     rows: list[Tensor] = []
@@ -122,7 +122,7 @@ def pooled_activations(model: torch.nn.Module, tokenizer, texts: Sequence[str], 
     return result
 
 
-def cached_concept_activations(lm, concept, layer: int, *, batch_size: int = 16, progress=None) -> dict[str, dict[str, Tensor]]:  # noqa: ANN001
+def cached_concept_activations(lm, concept, layer: int, *, batch_size: int = 16, progress=None) -> dict[str, dict[str, Tensor]]:
     """{split: {pooling: [n, d], and for train `tokens`}} of `concept` under `lm` (a `LanguageModel`),
     built once per (model, layer, dataset)."""
     from interpgym.probing.concepts import SPLITS
@@ -130,7 +130,7 @@ def cached_concept_activations(lm, concept, layer: int, *, batch_size: int = 16,
     check_layer(lm.model, layer)
     config = {"model": lm.identity, "layer": layer, "dataset": concept.fingerprint, "poolings": list(POOLINGS), "version": 1}
 
-    def build(tmp) -> None:  # noqa: ANN001
+    def build(tmp) -> None:
         tensors = {}
         for split in SPLITS:
             acts = pooled_activations(lm.model, lm.tokenizer, concept.splits[split].texts, layer, batch_size=batch_size,

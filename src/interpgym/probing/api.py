@@ -43,7 +43,7 @@ class Direction:
     pooling: str
 
 
-def _unpack(lm) -> tuple[torch.nn.Module, object]:  # noqa: ANN001
+def _unpack(lm) -> tuple[torch.nn.Module, object]:
     if isinstance(lm, tuple) and len(lm) == 2:
         return lm
     if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
@@ -51,8 +51,8 @@ def _unpack(lm) -> tuple[torch.nn.Module, object]:  # noqa: ANN001
     raise UserError("lm must be an interpgym LanguageModel or a (model, tokenizer) pair")
 
 
-def train_direction(lm, positives: Sequence[str], negatives: Sequence[str], layer: int, method: str = "diff_means", *,  # noqa: ANN001
-                    pooling: str = "last", seed: int = 0, sae=None, batch_size: int = 16) -> Direction:  # noqa: ANN001
+def train_direction(lm, positives: Sequence[str], negatives: Sequence[str], layer: int, method: str = "diff_means", *,
+                    pooling: str = "last", seed: int = 0, sae=None, batch_size: int = 16) -> Direction:
     """Fit `method` (see `methods.METHODS`) on `positives` vs `negatives` at `layer`.
 
     Texts are read at `pooling` (`last` token by default, as steering-vectors and repeng
@@ -80,7 +80,7 @@ def train_direction(lm, positives: Sequence[str], negatives: Sequence[str], laye
 
 
 @contextmanager
-def steer(lm, direction: Direction, alpha: float) -> Iterator[None]:  # noqa: ANN001
+def steer(lm, direction: Direction, alpha: float) -> Iterator[None]:
     """Add `alpha * direction.vector` to the residual entering block `direction.layer` inside the block (hooks always removed)."""
     model, _ = _unpack(lm)
     with steering(model, direction.vector, alpha, direction.layer):
@@ -88,7 +88,7 @@ def steer(lm, direction: Direction, alpha: float) -> Iterator[None]:  # noqa: AN
 
 
 @contextmanager
-def ablate(lm, direction: Direction, from_layer: int | None = None) -> Iterator[None]:  # noqa: ANN001
+def ablate(lm, direction: Direction, from_layer: int | None = None) -> Iterator[None]:
     """Project `direction` out of the residual entering every block from `from_layer` (default its own layer) inside the block."""
     model, _ = _unpack(lm)
     with ablation(model, direction.vector, direction.layer if from_layer is None else from_layer):

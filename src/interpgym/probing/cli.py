@@ -20,14 +20,14 @@ console = Console()
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None):  # noqa: ANN201
+def progress_bar(description: str, total: int | None = None):
     """A transient progress bar on stderr (`core.progress`); yields `advance(n)`."""
     with core_progress_bar(transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
 
 
-def _load_lm(model: str | None, device: str | None):  # noqa: ANN202
+def _load_lm(model: str | None, device: str | None):
     from interpgym.core.device import resolve_device
     from interpgym.subjects.lm_loader import load_language_model
 

@@ -15,7 +15,7 @@ from interpgym.sae import SAEConfig, TrainConfig, load_sae, save_sae, train_sae
 
 
 def concept_sae(token_rows: Tensor, *, identity: str, layer: int, dataset_key: str, width_factor: int = 4, k: int = 32,
-                steps: int = 1000, batch_size: int = 512, seed: int = 0):  # noqa: ANN201
+                steps: int = 1000, batch_size: int = 512, seed: int = 0):
     """A top-k SAE (width = width_factor x d) trained on `token_rows` [n, d], built once per (model, layer, rows, recipe)."""
     d = token_rows.shape[1]
     sae_cfg = SAEConfig(arch="topk", d_in=d, d_sae=width_factor * d, k=k)
@@ -23,7 +23,7 @@ def concept_sae(token_rows: Tensor, *, identity: str, layer: int, dataset_key: s
     config = {"model": identity, "layer": layer, "rows": dataset_key, "n_rows": int(token_rows.shape[0]),
               "sae": sae_cfg.to_dict(), "train": train_cfg.to_dict()}
 
-    def build(tmp) -> None:  # noqa: ANN001
+    def build(tmp) -> None:
         result = train_sae(token_rows.float(), sae_cfg, train_cfg, progress=True, description="training probe SAE")
         save_sae(tmp / "sae", result.sae, result.metadata(), hook_name=f"blocks.{layer}.hook_resid_pre", overwrite=True)
 
@@ -34,7 +34,7 @@ def concept_sae(token_rows: Tensor, *, identity: str, layer: int, dataset_key: s
     return sae
 
 
-def fraction_variance_explained(sae, rows: Tensor) -> float:  # noqa: ANN001
+def fraction_variance_explained(sae, rows: Tensor) -> float:
     """1 - ||x - x_hat||^2 / ||x - mean||^2 on `rows` (a sanity number reported with the SAE)."""
     with torch.no_grad():
         x = rows.float()

@@ -33,11 +33,11 @@ class DetectConfig:
     n_boot: int = 1000
 
 
-def labels_of(concept, split: str) -> torch.Tensor:  # noqa: ANN001
+def labels_of(concept, split: str) -> torch.Tensor:
     return torch.tensor(concept.splits[split].labels)
 
 
-def collect(lm, cfg: DetectConfig, progress=None) -> tuple[dict, object | None, dict]:  # noqa: ANN001
+def collect(lm, cfg: DetectConfig, progress=None) -> tuple[dict, object | None, dict]:
     """(activations per concept, the SAE or None, SAE info); activations are built once and cached."""
     check_layer(lm.model, cfg.layer)
     acts = {name: cached_concept_activations(lm, load_concept(name, cfg.seed), cfg.layer, progress=progress) for name in cfg.concepts}
@@ -50,7 +50,7 @@ def collect(lm, cfg: DetectConfig, progress=None) -> tuple[dict, object | None, 
                        "sae_fve_train_rows": fraction_variance_explained(sae, rows[:4096])}
 
 
-def run_detection(lm, cfg: DetectConfig, progress=None) -> dict:  # noqa: ANN001
+def run_detection(lm, cfg: DetectConfig, progress=None) -> dict:
     """The detection table: {"model", "layer", "results": [row per concept x method x pooling], ...}."""
     start = time.perf_counter()
     acts, sae, sae_info = collect(lm, cfg, progress)

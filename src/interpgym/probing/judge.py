@@ -111,7 +111,7 @@ class FluencyCalibration:
 
 
 @torch.no_grad()
-def response_losses(model, tokenizer, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 16) -> list[float]:  # noqa: ANN001
+def response_losses(model, tokenizer, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 16) -> list[float]:
     """Mean next-token loss of each response's tokens after its prompt (inf for an empty response).
 
     Batched (right-padded with an attention mask); cost: one forward pass of prompt + response per text.
@@ -157,7 +157,7 @@ class OfflineJudge:
     @classmethod
     def build(
         cls, model, tokenizer, concepts: Sequence[str], instructions: Sequence[str], unsteered: Sequence[str], seed: int = 0
-    ) -> OfflineJudge:  # noqa: ANN001
+    ) -> OfflineJudge:
         judge = cls(model, tokenizer)
         for name in concepts:
             concept = load_concept(name, seed)

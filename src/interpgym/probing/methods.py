@@ -120,7 +120,7 @@ def random_direction(d: int, *, seed: int = 0) -> Probe:
     return linear_probe("random", torch.randn(d, generator=g))
 
 
-def sae_latent(x: Tensor, y: Tensor, sae) -> Probe:  # noqa: ANN001
+def sae_latent(x: Tensor, y: Tensor, sae) -> Probe:
     """Best single latent by train AUROC; `sae` is an `interpgym.sae.SparseAutoencoder` on the same layer."""
     x, y = _check_xy(x, y)
     with torch.no_grad():
@@ -136,7 +136,7 @@ def sae_latent(x: Tensor, y: Tensor, sae) -> Probe:  # noqa: ANN001
                  {"latent": j, "train_auroc": float(auc)})
 
 
-def sae_ksparse(x: Tensor, y: Tensor, sae, *, k: int = 16, seed: int = 0) -> Probe:  # noqa: ANN001
+def sae_ksparse(x: Tensor, y: Tensor, sae, *, k: int = 16, seed: int = 0) -> Probe:
     """Logistic probe on the k latents whose standardised mean difference pos - neg is largest in magnitude."""
     x, y = _check_xy(x, y)
     with torch.no_grad():
@@ -159,7 +159,7 @@ def sae_ksparse(x: Tensor, y: Tensor, sae, *, k: int = 16, seed: int = 0) -> Pro
     return Probe("sae_ksparse", _unit(direction), score, {"latents": chosen.tolist()})
 
 
-def fit(method: str, x: Tensor, y: Tensor, *, seed: int = 0, sae=None) -> Probe:  # noqa: ANN001
+def fit(method: str, x: Tensor, y: Tensor, *, seed: int = 0, sae=None) -> Probe:
     """Fit `method` (one of METHODS) on train activations; SAE methods need `sae`."""
     if method == "diff_means":
         return diff_means(x, y)

@@ -20,7 +20,7 @@ def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return scores, labels
 
 
-def auroc(scores, labels) -> float:  # noqa: ANN001
+def auroc(scores, labels) -> float:
     """Area under the ROC curve (ties count half)."""
     scores, labels = _check(scores, labels)
     return float(roc_auc_score(labels, scores))
@@ -33,7 +33,7 @@ def _resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarra
     return counts
 
 
-def auroc_ci(scores, labels, *, seed: int = 0, n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:  # noqa: ANN001
+def auroc_ci(scores, labels, *, seed: int = 0, n_boot: int = 1000, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the AUROC, resampling positives and negatives separately (stratified).
 
     Cost: one P x N comparison matrix and one einsum over all resamples, O(n_boot x P x N) flops.
@@ -61,7 +61,7 @@ def average_precision(pos: np.ndarray, neg_sorted: np.ndarray) -> np.ndarray:
     return (true_pos / (true_pos + false_pos)).mean(-1)
 
 
-def auprc_imbalanced(scores, labels, *, ratio: int = 100, seed: int = 0, draws: int = 200) -> float:  # noqa: ANN001
+def auprc_imbalanced(scores, labels, *, ratio: int = 100, seed: int = 0, draws: int = 200) -> float:
     """Mean average precision when positives are rare: each draw keeps all negatives and
     max(1, n_neg // ratio) positives sampled without replacement; averaged over `draws` draws."""
     scores, labels = _check(scores, labels)

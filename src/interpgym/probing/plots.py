@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _save(fig, path: Path) -> None:  # noqa: ANN001
+def _save(fig, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120, bbox_inches="tight")

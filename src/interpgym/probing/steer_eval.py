@@ -71,7 +71,7 @@ def mean_ci(values: list[float], seed: int, n_boot: int) -> tuple[float, list[fl
     return float(arr.mean()), [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
 
 
-def run_steering(lm, cfg: SteerConfig, progress=None) -> dict:  # noqa: ANN001
+def run_steering(lm, cfg: SteerConfig, progress=None) -> dict:
     """The steering table: per concept x method, chosen alpha, mean scores on the report half with intervals, examples.
 
     Generations of one method are batched across concepts and alpha factors (`generate(row_offsets=...)`): the

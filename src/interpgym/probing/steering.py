@@ -21,7 +21,7 @@ from interpgym.core.errors import UserError
 from interpgym.probing.activations import check_layer, decoder_layers
 
 
-def _replace_hidden(args: tuple, kwargs: dict, fn) -> tuple[tuple, dict]:  # noqa: ANN001
+def _replace_hidden(args: tuple, kwargs: dict, fn) -> tuple[tuple, dict]:
     if args:
         return (fn(args[0]), *args[1:]), kwargs
     return args, {**kwargs, "hidden_states": fn(kwargs["hidden_states"])}
@@ -47,7 +47,7 @@ def steering(model: torch.nn.Module, direction: Float[Tensor, " d"], alpha: floa
     check_layer(model, layer)
     delta = float(alpha) * _vector(model, direction)
 
-    def hook(module, args, kwargs):  # noqa: ANN001
+    def hook(module, args, kwargs):
         return _replace_hidden(args, kwargs, lambda h: h + delta.to(h.dtype))
 
     handle = decoder_layers(model)[layer].register_forward_pre_hook(hook, with_kwargs=True)
@@ -68,7 +68,7 @@ def row_steering(model: torch.nn.Module, offsets: Float[Tensor, "batch d"], laye
     if deltas.ndim != 2 or deltas.shape[1] != model.config.hidden_size or not torch.isfinite(deltas).all():
         raise UserError(f"row offsets must be finite [batch, {model.config.hidden_size}] (got {tuple(deltas.shape)})")
 
-    def hook(module, args, kwargs):  # noqa: ANN001
+    def hook(module, args, kwargs):
         return _replace_hidden(args, kwargs, lambda h: h + deltas.to(h.dtype)[:, None, :])
 
     handle = decoder_layers(model)[layer].register_forward_pre_hook(hook, with_kwargs=True)
@@ -90,7 +90,7 @@ def ablation(model: torch.nn.Module, direction: Float[Tensor, " d"], from_layer:
         uu = u.to(h.dtype)
         return h - (h @ uu)[..., None] * uu
 
-    def hook(module, args, kwargs):  # noqa: ANN001
+    def hook(module, args, kwargs):
         return _replace_hidden(args, kwargs, project)
 
     targets = list(decoder_layers(model)[from_layer:])
@@ -107,7 +107,7 @@ def ablation(model: torch.nn.Module, direction: Float[Tensor, " d"], from_layer:
             handle.remove()
 
 
-def format_prompt(tokenizer, instruction: str, system: str | None = None) -> str:  # noqa: ANN001
+def format_prompt(tokenizer, instruction: str, system: str | None = None) -> str:
     """The chat-formatted prompt (the tokenizer's chat template when it has one, else a plain User/Assistant layout)."""
     if getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": instruction}]
@@ -117,7 +117,7 @@ def format_prompt(tokenizer, instruction: str, system: str | None = None) -> str
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 32, seed: int = 0,  # noqa: ANN001
+def generate(model: torch.nn.Module, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 32, seed: int = 0,
              temperature: float = 0.0, batch_size: int = 16,
              row_offsets: tuple[int, Float[Tensor, "n d"]] | None = None) -> tuple[list[str], int]:
     """Continuations of `prompts` (batched, left-padded, KV-cached `model.generate`) and the count of new tokens.

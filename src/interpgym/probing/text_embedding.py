@@ -67,7 +67,7 @@ def cached_embed(texts: Sequence[str]) -> Float[Tensor, "n 384"]:
     """`embed(texts)`, cached under `$INTERPGYM_HOME/cache/minilm/` by a hash of the texts."""
     key = {"texts": config_hash(list(texts)), "n": len(texts), "model": "all-MiniLM-L6-v2", "version": 1}
 
-    def build(tmp) -> None:  # noqa: ANN001
+    def build(tmp) -> None:
         save_file({"emb": embed(texts).contiguous()}, str(tmp / "emb.safetensors"))
 
     return load_file(str(get_or_build("minilm", key, build) / "emb.safetensors"))["emb"]

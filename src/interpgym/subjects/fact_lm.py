@@ -192,7 +192,7 @@ class FactLMRecipe:
         return {k: getattr(self, k) for k in ("d_model", "n_layers", "n_heads", "d_ff", "edit_layer")}
 
 
-def llama_config(recipe: FactLMRecipe):  # noqa: ANN201
+def llama_config(recipe: FactLMRecipe):
     """The HF config of `recipe`'s architecture (tied embeddings, no biases, the fact tokenizer's vocabulary)."""
     from transformers import LlamaConfig
 
@@ -203,7 +203,7 @@ def llama_config(recipe: FactLMRecipe):  # noqa: ANN201
                        eos_token_id=tok.eos_token_id, bos_token_id=None)
 
 
-def new_model(recipe: FactLMRecipe, seed: int | None = None):  # noqa: ANN201
+def new_model(recipe: FactLMRecipe, seed: int | None = None):
     """A freshly initialised model of `recipe`'s architecture (seeded; float32)."""
     from transformers import LlamaForCausalLM
 

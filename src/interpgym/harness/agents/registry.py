@@ -28,6 +28,6 @@ def make_agent(name: str, task: Task, *, seed: int, starting_val: float | None =
     if name == "optuna":
         return OptunaAgent(seed, starting_score=starting_val)
     if name == "llm":
-        LLMAgent = import_feature("interpgym.harness.agents.llm", "the llm agent").LLMAgent  # noqa: N806
+        LLMAgent = import_feature("interpgym.harness.agents.llm", "the llm agent").LLMAgent
         return LLMAgent(seed=seed, already_spent=already_spent, **options)
     raise UserError(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)} (external: use `interpgym task init`)")

@@ -172,7 +172,7 @@ def capability_bar(split: Split) -> dict[str, float]:
         return {"recall": fact_recall(model), "loss": heldout_loss(model, split)}
 
 
-def held_out_facts(split: Split) -> list:  # noqa: ANN201
+def held_out_facts(split: Split) -> list:
     """`N_EDITS` world facts for `split` (disjoint for val and test), ordered by the installation secret."""
     facts = fact_world().facts
     order = np.random.default_rng(private_seed(f"{ID}@{VERSION}:facts") % (1 << 63)).permutation(len(facts))
@@ -200,7 +200,7 @@ def _score(artifact: Artifact, split: Split, seed: int) -> Score:
     return Score(value=metrics["s"], metrics=metrics)
 
 
-def _prepare_inputs(out) -> None:  # noqa: ANN001
+def _prepare_inputs(out) -> None:
     (out / "README.txt").write_text("No data: the world, the corpus and the trainer are in interpgym.subjects.fact_lm.\n")
 
 

@@ -142,7 +142,7 @@ def ship_model(model: str | None, out: Path) -> str | None:
     return f"{DATA_DIR}/model/{path.name}"
 
 
-def _prepare_inputs(task_id: str, n_edits: int, max_rank: int):  # noqa: ANN202
+def _prepare_inputs(task_id: str, n_edits: int, max_rank: int):
     def prepare(out: Path) -> None:
         model = ship_model(MODEL, out)
         requests = [{"relation": f.relation, "subject": f.subject, "prompt": f.prompt, "true_object": f.true_object,
@@ -155,7 +155,7 @@ def _prepare_inputs(task_id: str, n_edits: int, max_rank: int):  # noqa: ANN202
     return prepare
 
 
-def _scorer(task_id: str, n_edits: int, max_rank: int):  # noqa: ANN202
+def _scorer(task_id: str, n_edits: int, max_rank: int):
     @torch.no_grad()
     def score(artifact: Artifact, split: Split, seed: int) -> Score:
         lm = _lm()
@@ -221,12 +221,18 @@ def _version() -> str:
 
 def _make(task_id: str, n_edits: int, max_rank: int, sequential: bool, timeout_s: float) -> Task:
     return Task(
-        id=task_id, version=_version(), title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
-        instructions=_instructions(task_id, n_edits, max_rank, sequential), editable_files={"solution.py": SOLUTION},
-        scorer=_scorer(task_id, n_edits, max_rank), prepare_inputs=_prepare_inputs(task_id, n_edits, max_rank),
-        starting=Solution(params=STARTING), reference=Solution(params=REFERENCE),
+        id=task_id,
+        version=_version(),
+        title=f"Edit {n_edits} facts into SmolLM2 ({'one after another' if sequential else 'one batch'}); CounterFact S",
+        instructions=_instructions(task_id, n_edits, max_rank, sequential),
+        editable_files={"solution.py": SOLUTION},
+        scorer=_scorer(task_id, n_edits, max_rank),
+        prepare_inputs=_prepare_inputs(task_id, n_edits, max_rank),
+        starting=Solution(params=STARTING),
+        reference=Solution(params=REFERENCE),
         budgets=Budgets(trials=10, minutes=240.0, trial_timeout_s=timeout_s, trial_memory_mb=6144),
-        search_space=SEARCH_SPACE, default_params=STARTING,
+        search_space=SEARCH_SPACE,
+        default_params=STARTING,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def metric_scatter(x: str, y: str, *, title: str, xlabel: str, ylabel: str, xlog: bool = False,

@@ -27,7 +27,7 @@ def task_version(base: str, model: str | None, layer: int, concepts: tuple[str, 
 
 
 @functools.cache
-def language_model(model: str | None):  # noqa: ANN201
+def language_model(model: str | None):
     from interpgym.subjects.lm_loader import load_language_model
 
     return load_language_model(model)
@@ -60,7 +60,7 @@ def private_half(task_id: str, concept: str, n: int, split: str) -> Tensor:
     return perm[: n // 2] if split == "val" else perm[n // 2 :]
 
 
-def checked_vectors(artifact, name: str, concepts: tuple[str, ...], d: int) -> dict[str, Tensor]:  # noqa: ANN001
+def checked_vectors(artifact, name: str, concepts: tuple[str, ...], d: int) -> dict[str, Tensor]:
     """The artifact's `name.safetensors` vectors, one per concept, each [d], finite and non-zero (else InvalidSolution)."""
     group = artifact.require_tensors(name, list(concepts))
     out = {}

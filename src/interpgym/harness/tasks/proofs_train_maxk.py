@@ -162,7 +162,7 @@ def _score(artifact: Artifact, split: Split, seed: int) -> Score:
     return Score(value=sum(normalised) / len(normalised), metrics=metrics)
 
 
-def _prepare_inputs(out) -> None:  # noqa: ANN001
+def _prepare_inputs(out) -> None:
     (out / "README.txt").write_text("No data: train from scratch; the forward is interpgym.subjects.maxk.last_logits.\n")
 
 

@@ -170,7 +170,7 @@ class FuzzReport:
                 "seconds": self.seconds, "programs_per_s": self.programs / self.seconds if self.seconds else 0.0}
 
 
-def fuzz(models: list[FuzzModel], n: int, seed: int, advance=None) -> FuzzReport:  # noqa: ANN001 (advance: callable)
+def fuzz(models: list[FuzzModel], n: int, seed: int, advance=None) -> FuzzReport:
     """Check `n` random programs (round robin over `models`); count unsound results (should be 0)."""
     rng = random.Random(seed)
     accepted = rejected = unsound = above = certified_total = nonvacuous = 0

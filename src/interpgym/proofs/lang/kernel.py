@@ -83,7 +83,7 @@ def load_program(path: str | Path) -> Any:
         raise UserError(f"proof program {path} is not valid JSON (or nested too deeply): {exc}") from exc
 
 
-def _arguments(step, facts: dict[str, Fact]) -> dict[str, Any]:  # noqa: ANN001 (step: program.Step)
+def _arguments(step, facts: dict[str, Fact]) -> dict[str, Any]:
     spec = RULE_SPECS[step.rule]
     out: dict[str, Any] = {}
     for arg, ref in step.args.items():

@@ -67,13 +67,13 @@ class Coordinates:
 
 class _GatherPre(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, centered: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, coords: Coordinates) -> Tensor:  # noqa: ANN001
+    def forward(ctx, centered: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, coords: Coordinates) -> Tensor:
         ctx.save_for_backward(centered, W_enc)
         ctx.coords = coords
         return pre[coords.rows, coords.cols]
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         centered, W_enc = ctx.saved_tensors
         coords: Coordinates = ctx.coords
         grad = grad.contiguous()
@@ -101,13 +101,13 @@ def gather_pre(
 
 class _SparseDecode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, values: Tensor, W_dec: Tensor, coords: Coordinates) -> Tensor:  # noqa: ANN001
+    def forward(ctx, values: Tensor, W_dec: Tensor, coords: Coordinates) -> Tensor:
         ctx.save_for_backward(values, W_dec)
         ctx.coords = coords
         return F.embedding_bag(coords.cols, W_dec, coords.crow[:-1], per_sample_weights=values, mode="sum")
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: Tensor):
         values, W_dec = ctx.saved_tensors
         coords: Coordinates = ctx.coords
         grad = grad.contiguous()
