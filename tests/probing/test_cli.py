@@ -76,25 +76,9 @@ def test_steer_bad_input_and_unreachable_llm_judge_exit_2(monkeypatch, capsys, t
 
 def test_steer_on_a_tiny_budget_writes_scores_alpha_and_examples(monkeypatch, tmp_path: Path, tiny_dir: Path) -> None:
     out = tmp_path / "s.json"
-    code = run_cli(
-        monkeypatch,
-        "probe",
-        "steer",
-        "--model",
-        str(tiny_dir),
-        "--concepts",
-        "evaluation",
-        "--methods",
-        "diff_means,prompting,none",
-        "--layer",
-        "2",
-        "--instructions",
-        "2",
-        "--max-new-tokens",
-        "4",
-        "--json",
-        str(out),
-    )
+    code = run_cli(monkeypatch, "probe", "steer", "--model", str(tiny_dir), "--concepts", "evaluation",
+                   "--methods", "diff_means,prompting,none", "--layer", "2", "--instructions", "2", "--max-new-tokens", "4",
+                   "--json", str(out))
     assert code == 0
     result = json.loads(out.read_text())
     rows = {r["method"]: r for r in result["results"]}

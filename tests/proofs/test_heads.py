@@ -124,24 +124,7 @@ def test_one_head_reduces_to_the_cubic_proof() -> None:
 
 def test_cli_heads_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "h.json"
-    args = [
-        "proofs",
-        "maxk",
-        "--heads",
-        "2",
-        "--vocab",
-        "8",
-        "--k",
-        "3",
-        "--d-model",
-        "8",
-        "--steps",
-        "300",
-        "--seed",
-        "1",
-        "--json",
-        str(out),
-    ]
+    args = [*"proofs maxk --heads 2 --vocab 8 --k 3 --d-model 8 --steps 300 --seed 1 --json".split(), str(out)]
     assert run_cli(args, monkeypatch) == 0
     report = json.loads(out.read_text())
     assert report["model"]["heads"] == 2 and report["model"]["d_head"] == 4

@@ -114,29 +114,9 @@ def test_runner_audits_and_names() -> None:
 
 def test_cli_loss_json_and_training_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, png = tmp_path / "loss.json", tmp_path / "p.png"
-    args = [
-        "proofs",
-        "maxk",
-        "--seed",
-        "1",
-        "--vocab",
-        "8",
-        "--k",
-        "3",
-        "--d-model",
-        "8",
-        "--steps",
-        "300",
-        "--theorem",
-        "loss",
-        "--strategies",
-        "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff",
-        "--checkpoints",
-        "--plot",
-        str(png),
-        "--json",
-        str(out),
-    ]
+    strategies = "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff"
+    args = [*"proofs maxk --seed 1 --vocab 8 --k 3 --d-model 8 --steps 300 --theorem loss --checkpoints".split(),
+            "--strategies", strategies, "--plot", str(png), "--json", str(out)]
     assert run_cli(args, monkeypatch) == 0
     report = json.loads(out.read_text())
     assert set(report) == {"model", "theorem", "exact_loss", "results", "checkpoints"}
