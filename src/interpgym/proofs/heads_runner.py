@@ -14,7 +14,7 @@ from interpgym.core.errors import UserError
 from interpgym.core.progress import progress_bar
 from interpgym.proofs import heads_subcubic
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
-from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, same_weights
+from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, prove_with_bar, same_weights
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
 
 STRATEGIES = {
@@ -59,11 +59,7 @@ def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints
     model = train_maxk_heads(config, progress=progress)
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
         def run(label: str, w: MaxKHeadsWeights) -> ModelProofs:
-            task = bar.add_task(label, total=w.vocab**w.k)
-            try:
-                return prove_heads(w, names, advance=lambda n: bar.advance(task, n))
-            finally:
-                bar.remove_task(task)
+            return prove_with_bar(bar, label, w, names, prove_heads)
 
         final = run(f"{config.n_heads} heads: brute force + {len(names)} strategies", model.weights)
         report: dict[str, Any] = {"model": heads_model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}

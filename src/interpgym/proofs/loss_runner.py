@@ -25,7 +25,7 @@ from interpgym.proofs import loss_brute_force, loss_cubic
 from interpgym.proofs.loss_bounds import LossResult
 from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
 from interpgym.proofs.registry import resolve
-from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, same_weights
+from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, prove_with_bar, same_weights
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
 LossStrategy = Callable[[MaxKWeights], LossResult]
@@ -78,11 +78,7 @@ def loss_report(
     model = train_maxk(config, progress=progress)
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
         def run(label: str, w: MaxKWeights) -> ModelLossProofs:
-            task = bar.add_task(label, total=w.vocab**w.k)
-            try:
-                return prove_loss(w, names, advance=lambda n: bar.advance(task, n))
-            finally:
-                bar.remove_task(task)
+            return prove_with_bar(bar, label, w, names, prove_loss)
 
         final = run(f"loss: brute force + {len(names)} strategies (final model)", model.weights)
         report: dict[str, Any] = {"model": model_info(model), "theorem": "loss", "exact_loss": final.exact_loss, "results": final.rows()}

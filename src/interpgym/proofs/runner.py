@@ -141,10 +141,12 @@ def model_info(model: MaxKModel) -> dict[str, Any]:
             "weights": str(model.weights_path)}
 
 
-def _prove_with_bar(bar: Progress, label: str, w: MaxKWeights, names: list[str]) -> ModelProofs:
+def prove_with_bar(bar: Progress, label: str, w: Any, names: list[str], prove_fn: Callable[..., Any] = prove) -> Any:
+    """`prove_fn(w, names, advance=...)` (accuracy, loss or multi-head proofs) with a task on `bar` that
+    advances over the v^K inputs brute force visits, removed when done."""
     task = bar.add_task(label, total=w.vocab**w.k)
     try:
-        return prove(w, names, advance=lambda n: bar.advance(task, n))
+        return prove_fn(w, names, advance=lambda n: bar.advance(task, n))
     finally:
         bar.remove_task(task)
 
@@ -166,7 +168,7 @@ def maxk_report(
     model = train_maxk(config, progress=progress)
     warm_up()
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
-        final = _prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
+        final = prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
             steps = checkpoint_steps(model.checkpoint_steps(), stride)
@@ -174,7 +176,7 @@ def maxk_report(
             stages = []
             for step in steps:
                 w = model.checkpoint(step)
-                stage = final if same_weights(w, model.weights) else _prove_with_bar(bar, f"step {step}", w, names)
+                stage = final if same_weights(w, model.weights) else prove_with_bar(bar, f"step {step}", w, names)
                 stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
                 bar.advance(overall)
             report["checkpoints"] = stages
