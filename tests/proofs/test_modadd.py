@@ -1,5 +1,6 @@
 """Modular addition: the subject, brute force, the float32 slack, the structured decomposition, and the
-soundness of the quadrature proof per input (trained, partly trained, random, constructed and perturbed models)."""
+soundness of the quadrature, readout and integration proofs per input (trained, partly trained, random,
+constructed and perturbed models)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import torch
 
 from interpgym.core.errors import UserError
 from interpgym.proofs.modadd_brute_force import brute_force, margins
+from interpgym.proofs.modadd_integration import fit_waves, integration_proof, quadrature_logits, quadrature_tables
 from interpgym.proofs.modadd_quadrature import certify, quadrature_proof
-from interpgym.proofs.modadd_readout import readout_proof
+from interpgym.proofs.modadd_readout import inputs_and_direct, readout_basis, readout_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_runner import audit, prove
 from interpgym.proofs.modadd_structure import attention_patterns, decompose, find_key_frequencies
@@ -74,6 +76,7 @@ def assert_sound(w: ModAddWeights) -> tuple[float, float]:
     and its bound is at most the exact accuracy; returns (quadrature bound, exact)."""
     exact = brute_force(w)
     results = [quadrature_proof(w)] + [readout_proof(w, rank) for rank in (1, 4, w.p)]
+    results += [integration_proof(w, rank) for rank in (0, 2, 8, w.p)]
     for result in results:
         audit(result, exact.correct)
         assert not bool((result.extra["certified_mask"] & ~exact.correct).any())
@@ -201,6 +204,48 @@ def test_constructed_model_is_fully_certified() -> None:
     for p in (7, 13):
         bound, exact = assert_sound(constructed_pizza(p))
         assert exact == 1.0 and bound == 1.0
+        assert integration_proof(constructed_pizza(p), 0).bound == 1.0  # the quadrature alone, read out exactly
+
+
+def test_quadrature_tables_are_the_structured_activations_read_out() -> None:
+    """The factorised tables reproduce sum_i ReLU(h_i (cos(w a + phi_i) + cos(w b + phi_i))) M[i, c] computed input by
+    input, for arbitrary key frequencies and wave coefficients (the identity the integration proof rests on)."""
+    g = torch.Generator().manual_seed(0)
+    for p in (5, 7, 11):
+        d_mlp = 24
+        key = torch.randint(1, (p - 1) // 2 + 1, (d_mlp,), generator=g)
+        H = torch.randn(d_mlp, 2, generator=g, dtype=torch.float64)
+        M = torch.randn(d_mlp, p, generator=g, dtype=torch.float64)
+        h, phi = H.norm(dim=1), torch.atan2(H[:, 1], H[:, 0])
+        frequencies = torch.unique(key)
+        fast = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, p)
+        omega = 2 * math.pi * key.double() / p
+        for a in range(p):
+            for b in range(p):
+                s = h * (torch.cos(omega * a + phi) + torch.cos(omega * b + phi))
+                assert torch.allclose(fast[a, b], torch.relu(s) @ M, atol=1e-10), (p, a, b)
+
+
+def test_integration_decomposes_the_logits_exactly(trained) -> None:
+    """Quadrature logits + the correction read out at full rank + the direct path = the exact logits; the charge is 0."""
+    for model in trained.values():
+        w = as_float64(model.weights)
+        key = find_key_frequencies(w)
+        left, right = readout_basis(w, w.p)
+        pre, direct = inputs_and_direct(w)
+        H = fit_waves(w, key)
+        h, phi = H.norm(dim=1), torch.atan2(H[:, 1], H[:, 0])
+        M = w.W_out @ w.W_U
+        frequencies = torch.unique(key)
+        omega = 2 * math.pi * key.double() / w.p
+        x = torch.arange(w.p, dtype=torch.float64)
+        wave = h * torch.cos(omega * x[:, None] + phi)
+        delta = torch.relu(pre) - torch.relu(wave[:, None, :] + wave[None, :, :])
+        rebuilt = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, w.p) + delta @ M + direct
+        exact = logits(w, all_inputs(w.p)).reshape(w.p, w.p, w.p)
+        assert torch.allclose(rebuilt, exact, atol=1e-9)
+        certificate = integration_proof(model.weights, w.p).extra["certificate"]
+        assert float(certificate.charge.max()) < 1e-9
 
 
 @pytest.mark.parametrize("noise", [1e-4, 1e-3, 3e-3, 1e-2, 0.05])
@@ -226,15 +271,15 @@ def test_sound_on_trained_and_partly_trained(trained) -> None:
 
 
 def test_full_rank_readout_certifies_every_input_outside_the_slack(trained) -> None:
-    """Completeness of `readout`: at full rank the residual is zero (to float64 rounding), so every
-    input whose exact margin exceeds the float32 slack is certified, and the bound is then tight."""
+    """Completeness of `readout` and `integration`: at full rank the residual is zero (to float64 rounding), so
+    every input whose exact margin exceeds the float32 slack is certified, and the bound is then tight."""
     for model in trained.values():
         w = model.weights
-        result = readout_proof(w, w.p)
         true = margins(as_float64(w))
         slack = modadd_margin_slack(w)
-        assert bool(result.extra["certified_mask"][true > slack + 1e-6].all())
-        assert result.bound <= brute_force(w).bound
+        for result in (readout_proof(w, w.p), integration_proof(w, w.p)):
+            assert bool(result.extra["certified_mask"][true > slack + 1e-6].all()), result.strategy
+            assert result.bound <= brute_force(w).bound
 
 
 def test_audit_catches_an_unsound_result() -> None:

@@ -27,7 +27,8 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert set(model) == {"seed", "p", "d_model", "n_heads", "d_mlp", "attention", "train_steps", "weights"}
     assert (model["seed"], model["p"], model["attention"], model["train_steps"]) == (1, 7, "uniform", 60)
     assert [r["strategy"] for r in report["results"]] == [
-        "brute-force", "quadrature", "readout/rank=4", "readout/rank=8", "readout/rank=16", "readout/rank=32"]
+        "brute-force", "quadrature", "readout/rank=4", "readout/rank=8", "readout/rank=16", "readout/rank=32",
+        "integration/rank=8", "integration/rank=12"]
     for row in report["results"]:
         assert set(row) == ROW_KEYS
         assert isinstance(row["flops"], int) and row["flops"] > 0

@@ -115,6 +115,13 @@ def certified_mask(certificate: QuadratureCertificate, p: int) -> Bool[Tensor, "
     return certificate.margin_lower[m + p - 1] > 0
 
 
+def nothing_certified(strategy: str, w: ModAddWeights, complexity: str) -> ProofResult:
+    """The empty certificate of a frequency-based strategy at p < 3 (no frequency in [1, (p-1)/2] to work with)."""
+    total = w.p * w.p
+    return ProofResult(strategy=strategy, certified=0, total=total, flops=0, wall_s=0.0, unexplained_dim=float(total),
+                       complexity=complexity, extra={"certified_mask": torch.zeros(total, dtype=torch.bool, device=w.W_E.device)})
+
+
 def quadrature_proof(w: ModAddWeights, key: Int[Tensor, " d_mlp"] | None = None) -> ProofResult:
     """Run the proof on `w` (key frequencies found by search unless given). Only `certify` is
     costed: the search and counting are not part of the verification.
@@ -124,10 +131,8 @@ def quadrature_proof(w: ModAddWeights, key: Int[Tensor, " d_mlp"] | None = None)
     values per key frequency (4 p K) and the direct-path charge (1).
     """
     w64 = w.to(dtype=torch.float64)
-    w64 = ModAddWeights(**w64.as_dict(), uniform_attention=w.uniform_attention)
     if w.p < 3:  # no non-zero frequency below the Nyquist one: nothing to certify
-        return ProofResult(strategy=NAME, certified=0, total=w.p * w.p, flops=0, wall_s=0.0, unexplained_dim=float(w.p * w.p),
-                           complexity=COMPLEXITY, extra={"certified_mask": torch.zeros(w.p * w.p, dtype=torch.bool, device=w.W_E.device)})
+        return nothing_certified(NAME, w, COMPLEXITY)
     with cpu_threads(1, w.W_E.device):
         if key is None:
             key = find_key_frequencies(w64)
@@ -145,4 +150,5 @@ def quadrature_proof(w: ModAddWeights, key: Int[Tensor, " d_mlp"] | None = None)
     )
 
 
-__all__ = ["quadrature_proof", "certify", "certified_mask", "quadrature_sums", "QuadratureCertificate", "NAME", "COMPLEXITY"]
+__all__ = ["quadrature_proof", "nothing_certified", "certify", "certified_mask", "quadrature_sums", "QuadratureCertificate", "NAME",
+           "COMPLEXITY"]

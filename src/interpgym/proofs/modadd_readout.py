@@ -33,7 +33,7 @@ from torch import Tensor
 from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import cpu_threads
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
-from interpgym.proofs.modadd_structure import attention_patterns, ov_tables
+from interpgym.proofs.modadd_structure import attention_patterns, folded_ov_tables, ov_tables
 from interpgym.proofs.result import ProofResult
 from interpgym.subjects.modadd import ModAddWeights, all_inputs, labels
 
@@ -53,17 +53,19 @@ def readout_basis(w: ModAddWeights, rank: int) -> tuple[Float[Tensor, "d_mlp r"]
     return U[:, :r] * S[:r], Vh[:r]
 
 
-def _inputs_and_direct(w: ModAddWeights) -> tuple[Float[Tensor, "a b d_mlp"], Float[Tensor, "a b p"]]:
-    """Exact pre-activations and direct-path logits of every input (float64 weights)."""
-    x2, A, B, G = ov_tables(w)
+def inputs_and_direct(w: ModAddWeights) -> tuple[Float[Tensor, "a b d_mlp"], Float[Tensor, "a b p"]]:
+    """Exact pre-activations and direct-path logits of every input (float64 weights), from p x d_mlp and p x p
+    tables: O(H p d (d_head + d_mlp) + p^2 H (d_mlp + p)), heads folded to one for uniform attention."""
     W_in, W_U = w.W_in.double(), w.W_U.double()
-    if w.uniform_attention:  # one pattern for all inputs: fold the heads first (H times fewer FLOPs)
-        fa, gb, c = A.sum(dim=0) / 3, B.sum(dim=0) / 3, x2 + G.sum(dim=0) / 3
+    if w.uniform_attention:  # one pattern for all inputs: fold the heads, share the token tables of a and b
 
         def folded(W: Tensor) -> Tensor:
-            return (c @ W) + (fa @ W)[:, None, :] + (gb @ W)[None, :, :]
+            token, offset = tokens @ W, (offsets @ W).sum(dim=0)
+            return offset + token[:, None, :] + token[None, :, :]
 
+        tokens, offsets = folded_ov_tables(w)
         return folded(W_in), folded(W_U)
+    x2, A, B, G = ov_tables(w)
     pattern = attention_patterns(w)  # [H, a, b, 3]
 
     def through(W: Tensor) -> Tensor:
@@ -78,7 +80,7 @@ def certify(w: ModAddWeights, left: Tensor, right: Tensor) -> tuple[Bool[Tensor,
     """The verification for readout factors `left` [d_mlp, r], `right` [r, p]: (certified mask, margin lower bounds),
     index a * p + b. `w` in float64. See the module docstring."""
     p = w.p
-    pre, direct = _inputs_and_direct(w)
+    pre, direct = inputs_and_direct(w)
     act = torch.relu(pre).reshape(p * p, -1)
     M = w.W_out.double() @ w.W_U.double()
     residual = M - M.mean(dim=1, keepdim=True) - left @ right
@@ -107,4 +109,4 @@ def readout_proof(w: ModAddWeights, rank: int) -> ProofResult:
 
 STRATEGIES = {strategy_name(r): (lambda w, r=r: readout_proof(w, r)) for r in RANKS}
 
-__all__ = ["readout_proof", "certify", "readout_basis", "strategy_name", "STRATEGIES", "RANKS", "COMPLEXITY"]
+__all__ = ["readout_proof", "certify", "readout_basis", "inputs_and_direct", "strategy_name", "STRATEGIES", "RANKS", "COMPLEXITY"]

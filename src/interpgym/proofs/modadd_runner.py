@@ -23,6 +23,7 @@ from interpgym.core.progress import progress_bar
 from interpgym.core.selection import parse_selection
 from interpgym.proofs.modadd_brute_force import NAME as BRUTE_FORCE
 from interpgym.proofs.modadd_brute_force import brute_force
+from interpgym.proofs.modadd_integration import STRATEGIES as INTEGRATION_STRATEGIES
 from interpgym.proofs.modadd_quadrature import NAME as QUADRATURE
 from interpgym.proofs.modadd_quadrature import quadrature_proof
 from interpgym.proofs.modadd_readout import STRATEGIES as READOUT_STRATEGIES
@@ -31,7 +32,7 @@ from interpgym.proofs.runner import ModelProofs, UnsoundProofError
 from interpgym.subjects.modadd import ModAddConfig, ModAddModel, ModAddWeights, train_modadd
 
 STRATEGIES: dict[str, Callable[[ModAddWeights], ProofResult]] = {BRUTE_FORCE: brute_force, QUADRATURE: quadrature_proof,
-                                                                 **READOUT_STRATEGIES}
+                                                                 **READOUT_STRATEGIES, **INTEGRATION_STRATEGIES}
 
 
 def resolve(selection: str) -> list[str]:

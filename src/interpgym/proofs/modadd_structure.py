@@ -76,17 +76,28 @@ def _attention_stats(w: ModAddWeights) -> tuple[Float[Tensor, "heads 3"], Float[
     return mean, (pattern - mean[:, None, None, :]).abs().amax(dim=(1, 2))
 
 
+def _key_waves(p: int, key: Int[Tensor, " n"], like: Tensor) -> tuple[Tensor, Tensor]:
+    """(cos, sin) of 2 pi k_i x / p for x in [0, p), per column i: [p, n] each."""
+    angle = 2 * math.pi * torch.arange(p, dtype=like.dtype, device=like.device)[:, None] * key[None, :].to(like.dtype) / p
+    return angle.cos(), angle.sin()
+
+
+def fourier_at(table: Float[Tensor, "p n"], key: Int[Tensor, " n"]) -> Float[Tensor, "n 2"]:
+    """(re, im) of each column's Fourier coefficient at its key frequency k_i, normalised so that a column
+    Re(coef e^{2 pi i k x / p}) has coefficient coef (for 0 < k < p / 2). Cost O(p n)."""
+    p = table.shape[0]
+    cos, sin = _key_waves(p, key, table)
+    return torch.stack([(2.0 / p) * (table * cos).sum(dim=0), -(2.0 / p) * (table * sin).sum(dim=0)], dim=1)
+
+
 def _fourier(table: Float[Tensor, "p n"], key: Int[Tensor, " n"]) -> tuple[Tensor, Tensor, Tensor]:
     """(mean, (re, im) coefficient, residual) of each column of `table` at its key frequency:
     table[x, i] = mean_i + Re(coef_i e^{2 pi i k_i x / p}) + residual[x, i] exactly. Cost O(p n)."""
-    p = table.shape[0]
-    angle = 2 * math.pi * torch.arange(p, dtype=table.dtype, device=table.device)[:, None] * key[None, :].to(table.dtype) / p
-    cos, sin = angle.cos(), angle.sin()
+    cos, sin = _key_waves(table.shape[0], key, table)
     mean = table.mean(dim=0)
-    re = (2.0 / p) * (table * cos).sum(dim=0)
-    im = -(2.0 / p) * (table * sin).sum(dim=0)
-    residual = table - mean - (re * cos - im * sin)
-    return mean, torch.stack([re, im], dim=1), residual
+    coef = fourier_at(table, key)
+    residual = table - mean - (coef[:, 0] * cos - coef[:, 1] * sin)
+    return mean, coef, residual
 
 
 def find_key_frequencies(w: ModAddWeights) -> Int[Tensor, " d_mlp"]:
@@ -108,6 +119,19 @@ def ov_tables(w: ModAddWeights) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     B = torch.einsum("ad,hdf->haf", E[:p] + P[1], ov)
     G = torch.einsum("d,hdf->hf", E[p] + P[2], ov)
     return E[p] + P[2], A, B, G
+
+
+def folded_ov_tables(w: ModAddWeights) -> tuple[Float[Tensor, "p d"], Float[Tensor, "3 d"]]:
+    """Uniform attention only: (tokens [p, d], offsets [3, d]) with the MLP input of every input
+    r(a, b) = tokens[a] + tokens[b] + offsets.sum(0) (offsets: position 0's and 1's share, and the '='
+    residual with its own share). The heads are folded into one OV matrix first and the token part is
+    shared by both positions: cost O(H d d_head d + p d^2), against `ov_tables`' O(H p d^2)."""
+    E, P = w.W_E.double(), w.W_pos.double()
+    p = w.p
+    ov = torch.einsum("hde,hef->df", w.W_V.double(), w.W_O.double()) / 3  # sum over heads, weight 1/3 each
+    positions = P @ ov  # [3, d]
+    equals = E[p] + P[2] + E[p] @ ov + positions[2]
+    return E[:p] @ ov, torch.stack([positions[0], positions[1], equals])
 
 
 def _neuron_inputs(w: ModAddWeights, mean: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -164,4 +188,4 @@ def decompose(w: ModAddWeights, key: Int[Tensor, " d_mlp"]) -> Decomposition:
     )
 
 
-__all__ = ["Decomposition", "decompose", "find_key_frequencies", "attention_patterns", "ov_tables"]
+__all__ = ["Decomposition", "decompose", "find_key_frequencies", "fourier_at", "attention_patterns", "ov_tables", "folded_ov_tables"]
