@@ -7,7 +7,9 @@ exact accuracy (brute force = the float32 forward on all p^2 inputs), every stra
 force, unexplained dimensionality, and where the
 quadrature proof's charge comes from (constant term, neuron-input Fourier residual, a/b
 asymmetry, attention deviation, output Fourier residual, direct path, float32 slack) next to
-the largest structured margin it has to beat. Every result is audited per input.
+the largest structured margin it has to beat; for the integration proof, how much of the
+activation the quadrature leaves to the per-input correction and what that correction's
+charge costs against the true margins. Every result is audited per input.
 
     PYTHONPATH=src python benchmarks/proofs_modadd.py --p 59 --seeds 0 --json benchmarks/results/proofs_modadd.json
 """
@@ -27,6 +29,7 @@ from rich.table import Table
 
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
+from interpgym.proofs.modadd_brute_force import margins
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_runner import STRATEGIES, prove
 from interpgym.proofs.modadd_structure import decompose, find_key_frequencies
@@ -51,6 +54,17 @@ def charge_breakdown(w: ModAddWeights, result: ProofResult) -> dict[str, float]:
     return out
 
 
+def integration_breakdown(w: ModAddWeights, result: ProofResult) -> dict[str, float]:
+    """For one `integration/rank=r` result: the share of the activation mass left to the correction delta
+    (sum |delta| / sum act over all inputs and neurons), and the per-input charge |delta| . spread(R) (median, max)
+    next to the exact margins (min, median; float64 forward)."""
+    certificate = result.extra["certificate"]
+    exact = margins(w.to(dtype=torch.float64))
+    return {"delta_share": float(certificate.delta.abs().sum() / certificate.activation.sum()),
+            "charge_median": float(certificate.charge.median()), "charge_max": float(certificate.charge.max()),
+            "margin_min": float(exact.min()), "margin_median": float(exact.median())}
+
+
 def bench(label: str, w: ModAddWeights, extra: dict[str, Any]) -> dict[str, Any]:
     """Every strategy on `w` (audited per input against brute force), with FLOPs and wall-time ratios to brute force."""
     proofs = prove(w, list(STRATEGIES))
@@ -60,7 +74,8 @@ def bench(label: str, w: ModAddWeights, extra: dict[str, Any]) -> dict[str, Any]
     for result, row in zip(proofs.results, proofs.rows(), strict=True):
         rows.append({**row, "flops_ratio": brute.flops / result.flops, "wall_ratio": brute.wall_s / result.wall_s})
     return {"model": label, **extra, "p": w.p, "d_mlp": w.d_mlp, "exact_accuracy": proofs.exact_accuracy, "results": rows,
-            "quadrature_charge": charge_breakdown(w, by_name["quadrature"])}
+            "quadrature_charge": charge_breakdown(w, by_name["quadrature"]),
+            "integration": {name: integration_breakdown(w, r) for name, r in by_name.items() if name.startswith("integration/")}}
 
 
 def main() -> None:
@@ -105,6 +120,15 @@ def main() -> None:
         name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
         charges.add_row(name, *(f"{r['quadrature_charge'][k]:.3g}" for k in keys))
     console.print(charges)
+    split = Table(title="integration proofs: activation mass left to the per-input correction, its charge vs the exact margins")
+    for column in ("model", "strategy", "|delta| / act", "charge median", "charge max", "margin min", "margin median"):
+        split.add_column(column, justify="right")
+    for r in rows:
+        name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
+        for strategy, x in r["integration"].items():
+            split.add_row(name, strategy, f"{x['delta_share']:.3f}", f"{x['charge_median']:.3g}", f"{x['charge_max']:.3g}",
+                          f"{x['margin_min']:.3g}", f"{x['margin_median']:.3g}")
+    console.print(split)
     report = {"p": args.p, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}
     if args.json is not None:
         write_json_atomic(args.json, report)

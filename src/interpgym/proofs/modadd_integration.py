@@ -128,7 +128,7 @@ def certify(w: ModAddWeights, key: Int[Tensor, " d_mlp"], H: Float[Tensor, "d_ml
     out = logits.reshape(p * p, p) + (flat @ left) @ right
     target = labels(all_inputs(p, pre.device), p)[:, None]
     margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
-    slack = modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9))  # pad: float64 evaluation
+    slack = modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9), M)  # pad: float64 evaluation
     return IntegrationCertificate(margin_lower=margin - charge - slack, charge=charge, delta=flat, activation=activation)
 
 

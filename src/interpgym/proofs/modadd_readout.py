@@ -89,7 +89,7 @@ def certify(w: ModAddWeights, left: Tensor, right: Tensor) -> tuple[Bool[Tensor,
     pairs = all_inputs(p, w.W_E.device)
     target = labels(pairs, p)[:, None]
     margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
-    lower = margin - charge - modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9))  # pad: float64 evaluation
+    lower = margin - charge - modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9), M)  # pad: float64 evaluation
     return lower > 0, lower
 
 

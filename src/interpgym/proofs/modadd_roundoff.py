@@ -78,12 +78,14 @@ def _attention_rho(w: ModAddWeights, E: Tensor, P: Tensor, x_all: Tensor) -> Ten
     return torch.tensor(rhos, dtype=E.dtype, device=E.device)
 
 
-def modadd_forward_error_bound(w: ModAddWeights, pre_activation_bound: Tensor | None = None) -> tuple[float, float]:
+def modadd_forward_error_bound(w: ModAddWeights, pre_activation_bound: Tensor | None = None,
+                               readout: Tensor | None = None) -> tuple[float, float]:
     """(bound on |margin_float32 - margin_exact| over all inputs and answer pairs, bound L on every exact |logit|).
 
     `pre_activation_bound[i]`, if given, must bound neuron i's exact |pre-activation| over all
     inputs (a proof that computes the pre-activations has it exactly, and it is far smaller than
-    the default |r| |W_in|). Includes the x2 headroom. See the module docstring. Cost
+    the default |r| |W_in|). `readout`, if given, must be W_out W_U in float64 (a proof that has
+    it passes it to save the product). Includes the x2 headroom. See the module docstring. Cost
     O(p d d_head H + d d_mlp + d p).
     """
     u = FLOAT32_UNIT_ROUNDOFF
@@ -114,7 +116,7 @@ def modadd_forward_error_bound(w: ModAddWeights, pre_activation_bound: Tensor | 
     # charged through |W_out W_U| rather than |W_out| |W_U|; only the products' own rounding
     # (gamma terms) goes through the absolute matrices.
     W_out, W_U = w.W_out.double(), w.W_U.double()
-    readout = (W_out @ W_U).abs()
+    readout = (W_out @ W_U if readout is None else readout).abs()
     m_mag = pre_mag @ W_out.abs()
     m_round = gamma(w.d_mlp) * ((pre_mag + pre_err) @ W_out.abs())  # rounding of fl(act_hat W_out)
     r2_mag = r_mag + m_mag
@@ -126,14 +128,14 @@ def modadd_forward_error_bound(w: ModAddWeights, pre_activation_bound: Tensor | 
     return HEADROOM * 2 * float(logit_err.max()), float(logit_mag.max())
 
 
-def modadd_margin_slack(w: ModAddWeights, pre_activation_bound: Tensor | None = None) -> float:
+def modadd_margin_slack(w: ModAddWeights, pre_activation_bound: Tensor | None = None, readout: Tensor | None = None) -> float:
     """S: certify an input only if its exact-arithmetic margin, computed in float64, exceeds S.
 
     Covers the float32 forward's rounding (`modadd_forward_error_bound`) and the float64
     evaluation error of a proof whose quantities are bounded by the logit bound L.
     Cost: that of `modadd_forward_error_bound`.
     """
-    forward, logit_bound = modadd_forward_error_bound(w, pre_activation_bound)
+    forward, logit_bound = modadd_forward_error_bound(w, pre_activation_bound, readout)
     return forward + FLOAT64_SLACK * (1 + logit_bound)
 
 
