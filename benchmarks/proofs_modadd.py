@@ -30,10 +30,12 @@ from rich.table import Table
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.modadd_brute_force import margins
+from interpgym.proofs.modadd_integration import integration_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
-from interpgym.proofs.modadd_runner import STRATEGIES, prove
+from interpgym.proofs.modadd_runner import STRATEGIES, audit, prove
 from interpgym.proofs.modadd_structure import decompose, find_key_frequencies
 from interpgym.proofs.result import ProofResult
+from interpgym.proofs.runner import ModelProofs
 from interpgym.subjects.modadd import ModAddConfig, ModAddWeights, constructed_pizza, train_modadd
 
 NOISE_LEVELS = (0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
@@ -54,13 +56,16 @@ def charge_breakdown(w: ModAddWeights, result: ProofResult) -> dict[str, float]:
     return out
 
 
-def integration_breakdown(w: ModAddWeights, result: ProofResult) -> dict[str, float]:
-    """For one `integration/rank=r` result: the share of the activation mass left to the correction delta
+def integration_breakdown(w: ModAddWeights, result: ProofResult, audit_against: ModelProofs | None = None) -> dict[str, float]:
+    """For one `integration/rank=r` result: its bound, the share of the activation mass left to the correction delta
     (sum |delta| / sum act over all inputs and neurons), and the per-input charge |delta| . spread(R) (median, max)
-    next to the exact margins (min, median; float64 forward)."""
+    next to the exact margins (min, median; float64 forward). Rank 0 (the correction charged neuron by neuron,
+    not read out) is the diagnostic of what absolute-value charging costs; it is audited against `audit_against`."""
+    if audit_against is not None:
+        audit(result, audit_against.results[0].correct)
     certificate = result.extra["certificate"]
     exact = margins(w.to(dtype=torch.float64))
-    return {"delta_share": float(certificate.delta.abs().sum() / certificate.activation.sum()),
+    return {"bound": result.bound, "delta_share": float(certificate.delta.abs().sum() / certificate.activation.sum()),
             "charge_median": float(certificate.charge.median()), "charge_max": float(certificate.charge.max()),
             "margin_min": float(exact.min()), "margin_median": float(exact.median())}
 
@@ -75,7 +80,8 @@ def bench(label: str, w: ModAddWeights, extra: dict[str, Any]) -> dict[str, Any]
         rows.append({**row, "flops_ratio": brute.flops / result.flops, "wall_ratio": brute.wall_s / result.wall_s})
     return {"model": label, **extra, "p": w.p, "d_mlp": w.d_mlp, "exact_accuracy": proofs.exact_accuracy, "results": rows,
             "quadrature_charge": charge_breakdown(w, by_name["quadrature"]),
-            "integration": {name: integration_breakdown(w, r) for name, r in by_name.items() if name.startswith("integration/")}}
+            "integration": {name: integration_breakdown(w, r) for name, r in by_name.items() if name.startswith("integration/")}
+            | {"integration/rank=0 (diagnostic)": integration_breakdown(w, integration_proof(w, 0), audit_against=proofs)}}
 
 
 def main() -> None:
@@ -121,12 +127,13 @@ def main() -> None:
         charges.add_row(name, *(f"{r['quadrature_charge'][k]:.3g}" for k in keys))
     console.print(charges)
     split = Table(title="integration proofs: activation mass left to the per-input correction, its charge vs the exact margins")
-    for column in ("model", "strategy", "|delta| / act", "charge median", "charge max", "margin min", "margin median"):
+    for column in ("model", "strategy", "bound", "|delta| / act", "charge median", "charge max", "margin min", "margin median"):
         split.add_column(column, justify="right")
     for r in rows:
         name = r["model"].replace("trained/", "") + (f" seed {r['seed']}" if "seed" in r else f" +{r['noise']:g}")
         for strategy, x in r["integration"].items():
-            split.add_row(name, strategy, f"{x['delta_share']:.3f}", f"{x['charge_median']:.3g}", f"{x['charge_max']:.3g}",
+            split.add_row(name, strategy, f"{x['bound']:.4f}", f"{x['delta_share']:.3f}", f"{x['charge_median']:.3g}",
+                          f"{x['charge_max']:.3g}",
                           f"{x['margin_min']:.3g}", f"{x['margin_median']:.3g}")
     console.print(split)
     report = {"p": args.p, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}

@@ -11,9 +11,10 @@ import torch
 
 from interpgym.core.errors import UserError
 from interpgym.proofs.modadd_brute_force import brute_force, margins
+from interpgym.proofs.modadd_inputs import evaluated_inputs, inputs_and_direct
 from interpgym.proofs.modadd_integration import fit_waves, integration_proof, quadrature_logits, quadrature_tables
 from interpgym.proofs.modadd_quadrature import certify, quadrature_proof
-from interpgym.proofs.modadd_readout import inputs_and_direct, readout_basis, readout_proof
+from interpgym.proofs.modadd_readout import readout_basis, readout_proof
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_runner import audit, prove
 from interpgym.proofs.modadd_structure import attention_patterns, decompose, find_key_frequencies
@@ -218,12 +219,27 @@ def test_quadrature_tables_are_the_structured_activations_read_out() -> None:
         M = torch.randn(d_mlp, p, generator=g, dtype=torch.float64)
         h, phi = H.norm(dim=1), torch.atan2(H[:, 1], H[:, 0])
         frequencies = torch.unique(key)
-        fast = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, p)
+        fast = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, all_inputs(p))
         omega = 2 * math.pi * key.double() / p
         for a in range(p):
             for b in range(p):
                 s = h * (torch.cos(omega * a + phi) + torch.cos(omega * b + phi))
-                assert torch.allclose(fast[a, b], torch.relu(s) @ M, atol=1e-10), (p, a, b)
+                assert torch.allclose(fast[a * p + b], torch.relu(s) @ M, atol=1e-10), (p, a, b)
+
+
+def test_uniform_attention_margins_are_symmetric() -> None:
+    """What lets the per-input proofs evaluate only a <= b under uniform attention: exact (float64) margins of (a, b)
+    and (b, a) agree, and every input maps to an evaluated one with the same (unordered) tokens."""
+    for w in (random_weights(5, p=9, uniform=True), constructed_pizza(11)):
+        p = w.p
+        exact = margins(as_float64(w)).reshape(p, p)
+        assert torch.allclose(exact, exact.T, atol=1e-9)
+        pairs, representative = evaluated_inputs(w)
+        assert pairs.shape[0] == p * (p + 1) // 2 and bool((pairs[:, 0] <= pairs[:, 1]).all())
+        full = all_inputs(p)
+        assert torch.equal(pairs[representative].sort(dim=1).values, full.sort(dim=1).values)
+    w = random_weights(5, p=9)
+    assert torch.equal(evaluated_inputs(w)[0], all_inputs(9))  # learned attention: no symmetry, every input
 
 
 def test_integration_decomposes_the_logits_exactly(trained) -> None:
@@ -232,7 +248,8 @@ def test_integration_decomposes_the_logits_exactly(trained) -> None:
         w = as_float64(model.weights)
         key = find_key_frequencies(w)
         left, right = readout_basis(w, w.p)
-        pre, direct = inputs_and_direct(w)
+        pairs = all_inputs(w.p)
+        pre, direct = inputs_and_direct(w, pairs)
         H = fit_waves(w, key)
         h, phi = H.norm(dim=1), torch.atan2(H[:, 1], H[:, 0])
         M = w.W_out @ w.W_U
@@ -240,9 +257,9 @@ def test_integration_decomposes_the_logits_exactly(trained) -> None:
         omega = 2 * math.pi * key.double() / w.p
         x = torch.arange(w.p, dtype=torch.float64)
         wave = h * torch.cos(omega * x[:, None] + phi)
-        delta = torch.relu(pre) - torch.relu(wave[:, None, :] + wave[None, :, :])
-        rebuilt = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, w.p) + delta @ M + direct
-        exact = logits(w, all_inputs(w.p)).reshape(w.p, w.p, w.p)
+        delta = torch.relu(pre) - torch.relu(wave[pairs[:, 0]] + wave[pairs[:, 1]])
+        rebuilt = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, pairs) + delta @ M + direct
+        exact = logits(w, pairs)
         assert torch.allclose(rebuilt, exact, atol=1e-9)
         certificate = integration_proof(model.weights, w.p).extra["certificate"]
         assert float(certificate.charge.max()) < 1e-9

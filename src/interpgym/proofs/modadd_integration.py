@@ -18,7 +18,7 @@ k_i and H_i; any values are sound, they only make delta small).
   j = (k n + p [cos(w m / 2) < 0]) mod 2p, so its logits are
       sum_k 2 |cos(w_k m / 2)| T_k[j_k(a, b), c],   T_k[j, c] = sum_{i: k_i = k} h_i ReLU(cos(theta_j + phi_i)) M[i, c],
   M = W_out W_U: the neurons' quadrature of ReLU(cos) evaluated at the 2p shifts that occur
-  and read out through *every* answer (O(p^2 d_mlp) for the tables, O(p^2 K p) to gather),
+  and read out through *every* answer (O(p^2 d_mlp) for the tables, O(n K p) to gather),
   with no residual of M charged at all.
 * **The correction, per input.** delta = ReLU(pre) - ReLU(s) is computed exactly from the
   separable pre-activation tables (it holds the constant term, the other frequencies, the
@@ -32,10 +32,13 @@ k_i and H_i; any values are sound, they only make delta small).
       min_{c != c*} (quadrature + delta U_r V_r + direct)[c*] - (...)[c] - |delta| . spread(R) > S,
   S the float32 slack (`modadd_roundoff`) with the exact largest |pre-activation|.
 
+The per-input work runs over the n inputs of `modadd_inputs.evaluated_inputs`: all p^2, or the
+p (p + 1) / 2 with a <= b under uniform attention, whose exact margins are symmetric in (a, b).
+
 Sound for any weights, key frequencies and basis (exact algebra; every approximation's
-effect is computed). Verification cost O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp (H + r)
-+ p^3 (K + r)) (H: heads, folded to 1 for uniform attention; K: distinct key frequencies).
-Unexplained dimensionality p^2 + d_mlp: it looks at every input, as `readout` does.
+effect is computed). Verification cost O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp + n (d_mlp + p) (H + r)
++ n p K) (H: heads, folded to 1 for uniform attention; K: distinct key frequencies).
+Unexplained dimensionality n + d_mlp: it looks at every input, as `readout` does.
 """
 
 from __future__ import annotations
@@ -50,15 +53,16 @@ from torch import Tensor
 
 from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import cpu_threads
+from interpgym.proofs.modadd_inputs import evaluated_inputs, inputs_and_direct
 from interpgym.proofs.modadd_quadrature import nothing_certified
-from interpgym.proofs.modadd_readout import inputs_and_direct, readout_basis
+from interpgym.proofs.modadd_readout import readout_basis
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_structure import find_key_frequencies, fourier_at
 from interpgym.proofs.result import ProofResult
 from interpgym.subjects.modadd import ModAddWeights, all_inputs, labels
 
 RANKS = (8, 12)
-COMPLEXITY = "O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp (H + r) + p^3 (K + r))"
+COMPLEXITY = "O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp + n (d_mlp + p) (H + r) + n p K), n <= p^2 inputs"
 
 
 def strategy_name(rank: int) -> str:
@@ -72,7 +76,7 @@ class IntegrationCertificate:
     margin_lower: Float[Tensor, " pairs"]  # certified lower bound on the exact margin, slack subtracted
     charge: Float[Tensor, " pairs"]  # |delta| . spread(R): the only per-input term not evaluated exactly
     delta: Float[Tensor, "pairs d_mlp"]  # the correction ReLU(pre) - ReLU(s) (kept for diagnostics and tests)
-    activation: Float[Tensor, "a b d_mlp"]  # ReLU(pre)
+    activation: Float[Tensor, "pairs d_mlp"]  # ReLU(pre)
 
 
 def quadrature_tables(h: Float[Tensor, " d_mlp"], phi: Float[Tensor, " d_mlp"], key: Int[Tensor, " d_mlp"],
@@ -86,50 +90,51 @@ def quadrature_tables(h: Float[Tensor, " d_mlp"], phi: Float[Tensor, " d_mlp"], 
     return torch.stack([lobes[:, key == k] @ weighted[key == k] for k in frequencies.tolist()])
 
 
-def quadrature_logits(tables: Float[Tensor, "k two_p p"], frequencies: Int[Tensor, " k"], p: int) -> Float[Tensor, "a b p"]:
-    """sum_i ReLU(s_i(a, b)) M[i, c] for every input and answer, from the tables: the factorisation
-    ReLU(s_i) = 2 h_i |cos(w m / 2)| ReLU(cos(theta_j + phi_i)) gathered at each input's shift j. Cost O(p^3 K)."""
-    device = tables.device
-    values = torch.arange(p, device=device)
-    n = values[:, None] + values[None, :]  # a + b (not reduced: theta uses k n mod 2p)
-    m = (values[:, None] - values[None, :]).to(tables.dtype)
-    k = frequencies.to(device)
-    half = torch.cos(math.pi * k.to(tables.dtype)[:, None, None] * m[None] / p)  # cos(w m / 2) [K, a, b]
-    j = (k[:, None, None] * n[None] + p * (half < 0).long()) % (2 * p)  # [K, a, b]
-    gathered = torch.stack([tables[i][j[i]] for i in range(k.numel())])  # [K, a, b, p]
-    return torch.einsum("kab,kabc->abc", 2 * half.abs(), gathered)
+def quadrature_logits(tables: Float[Tensor, "k two_p p"], frequencies: Int[Tensor, " k"],
+                      pairs: Int[Tensor, "n 2"]) -> Float[Tensor, "n p"]:
+    """sum_i ReLU(s_i(a, b)) M[i, c] for the inputs `pairs` and every answer c, from the tables: the factorisation
+    ReLU(s_i) = 2 h_i |cos(w m / 2)| ReLU(cos(theta_j + phi_i)) gathered at each input's shift j. Cost O(n p K)."""
+    p = tables.shape[2]
+    k = frequencies.to(tables.device)[:, None]
+    n = (pairs[:, 0] + pairs[:, 1])[None, :]  # a + b (not reduced: theta uses k n mod 2p)
+    m = (pairs[:, 0] - pairs[:, 1]).to(tables.dtype)[None, :]
+    half = torch.cos(math.pi * k.to(tables.dtype) * m / p)  # cos(w m / 2) [K, n]
+    j = (k * n + p * (half < 0).long()) % (2 * p)  # [K, n]
+    gathered = torch.stack([tables[i][j[i]] for i in range(k.shape[0])])  # [K, n, p]
+    return torch.einsum("kn,knc->nc", 2 * half.abs(), gathered)
 
 
 def fit_waves(w: ModAddWeights, key: Int[Tensor, " d_mlp"]) -> Float[Tensor, "d_mlp 2"]:
     """Proof search (not costed): (re, im) of H_i, the mean of the key-frequency coefficients of neuron i's
     pre-activation averaged over b (a function of a) and over a (a function of b). Any values are sound."""
-    pre = inputs_and_direct(w)[0]
+    pre = inputs_and_direct(w, all_inputs(w.p, w.W_E.device))[0].reshape(w.p, w.p, -1)
     return (fourier_at(pre.mean(dim=1), key) + fourier_at(pre.mean(dim=0), key)) / 2
 
 
 def certify(w: ModAddWeights, key: Int[Tensor, " d_mlp"], H: Float[Tensor, "d_mlp 2"], left: Float[Tensor, "d_mlp r"],
             right: Float[Tensor, "r p"]) -> IntegrationCertificate:
     """The verification (float64 weights `w`) for key frequencies `key`, wave coefficients `H` and readout factors
-    `left` [d_mlp, r], `right` [r, p]: see the module docstring."""
+    `left` [d_mlp, r], `right` [r, p]: see the module docstring. Per evaluated input (`modadd_inputs`); the
+    margin bounds are then spread to all p^2 inputs."""
     p = w.p
-    pre, direct = inputs_and_direct(w)  # [a, b, d_mlp], [a, b, p]
+    pairs, representative = evaluated_inputs(w)
+    pre, direct = inputs_and_direct(w, pairs)  # [n, d_mlp], [n, p]
     h, phi = H.norm(dim=1), torch.atan2(H[:, 1], H[:, 0])
     omega = 2 * math.pi * key.to(pre.dtype) / p
     x = torch.arange(p, dtype=pre.dtype, device=pre.device)
     wave = h * torch.cos(omega * x[:, None] + phi)  # [p, d_mlp]
     activation = torch.relu(pre)
-    delta = activation - torch.relu(wave[:, None, :] + wave[None, :, :])  # [a, b, d_mlp]
+    delta = activation - torch.relu(wave[pairs[:, 0]] + wave[pairs[:, 1]])  # [n, d_mlp]
     M = w.W_out.double() @ w.W_U.double()
     frequencies = torch.unique(key)
-    logits = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, p) + direct
-    flat = delta.reshape(p * p, -1)
     residual = M - M.mean(dim=1, keepdim=True) - left @ right
-    charge = flat.abs() @ (residual.amax(dim=1) - residual.amin(dim=1))
-    out = logits.reshape(p * p, p) + (flat @ left) @ right
-    target = labels(all_inputs(p, pre.device), p)[:, None]
+    charge = delta.abs() @ (residual.amax(dim=1) - residual.amin(dim=1))
+    out = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, pairs) + direct + (delta @ left) @ right
+    target = labels(pairs, p)[:, None]
     margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
-    slack = modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9), M)  # pad: float64 evaluation
-    return IntegrationCertificate(margin_lower=margin - charge - slack, charge=charge, delta=flat, activation=activation)
+    slack = modadd_margin_slack(w, pre.abs().amax(dim=0) * (1 + 1e-9), M)  # pad: float64 evaluation
+    return IntegrationCertificate(margin_lower=(margin - charge - slack)[representative], charge=charge[representative],
+                                  delta=delta[representative], activation=activation[representative])
 
 
 def integration_proof(w: ModAddWeights, rank: int, key: Int[Tensor, " d_mlp"] | None = None) -> ProofResult:
@@ -150,7 +155,7 @@ def integration_proof(w: ModAddWeights, rank: int, key: Int[Tensor, " d_mlp"] | 
         wall = time.perf_counter() - started
     mask: Bool[Tensor, " pairs"] = certificate.margin_lower > 0
     return ProofResult(strategy=name, certified=int(mask.sum()), total=w.p * w.p, flops=counter.total, wall_s=wall,
-                       unexplained_dim=float(w.p * w.p + w.d_mlp), complexity=COMPLEXITY,
+                       unexplained_dim=float(evaluated_inputs(w)[0].shape[0] + w.d_mlp), complexity=COMPLEXITY,
                        extra={"certified_mask": mask, "certificate": certificate, "rank": left.shape[1]})
 
 

@@ -7,7 +7,9 @@ the readout M = W_out W_U (d_mlp x p) is compressed, to rank r.
 
 * Neurons, exactly: the '=' query is fixed, so attention is a softmax of s_a[a], s_b[b], s_=
   and the MLP input is r(a, b) = x_2 + sum_h (alpha_h OV_a[a] + beta_h OV_b[b] + gamma_h OV_=),
-  giving the pre-activations of all p^2 inputs from p x d_mlp tables in O(p^2 H d_mlp).
+  giving the pre-activations of all p^2 inputs from p x d_mlp tables in O(p^2 H d_mlp)
+  (`modadd_inputs`; with uniform attention exact margins are symmetric in (a, b) and only the
+  p (p + 1) / 2 inputs with a <= b are evaluated).
 * Readout, compressed: proof search takes the rank-r SVD of M with its row means removed,
   M = mean_i + U_r V_r + R. For every input and answers c*, c, the residual's contribution
   sum_i act_i (R[i, c*] - R[i, c]) is at least -sum_i act_i spread(R_i) (act >= 0). The mean
@@ -17,9 +19,10 @@ the readout M = W_out W_U (d_mlp x p) is compressed, to rank r.
   with S the float32 slack of `modadd_roundoff`, tightened by the exact largest |pre-activation|.
 
 Sound for any weights and any rank (the SVD is search; the residual is computed, never assumed).
-Verification cost O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp (H + r) + p^3 (H + r)), against
+Verification cost O(H p d (d_head + d_mlp) + d d_mlp p + n (d_mlp + p) (H + r)), against
 brute force's O(p^2 d d_mlp): cheaper by about d / (H + r). It still looks at every input, so its
-unexplained dimensionality is p^2 + d_mlp (one margin per input, one residual spread per neuron).
+unexplained dimensionality is n + d_mlp (one margin per evaluated input, n = p^2, or p (p + 1) / 2
+with uniform attention; one residual spread per neuron).
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from torch import Tensor
 
 from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import cpu_threads
+from interpgym.proofs.modadd_inputs import evaluated_inputs, inputs_and_direct
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
-from interpgym.proofs.modadd_structure import attention_patterns, folded_ov_tables, ov_tables
 from interpgym.proofs.result import ProofResult
-from interpgym.subjects.modadd import ModAddWeights, all_inputs, labels
+from interpgym.subjects.modadd import ModAddWeights, labels
 
 RANKS = (4, 8, 16, 32)
-COMPLEXITY = "O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp (H + r) + p^3 (H + r))"
+COMPLEXITY = "O(H p d (d_head + d_mlp) + d d_mlp p + n (d_mlp + p) (H + r)), n <= p^2 inputs"
 
 
 def strategy_name(rank: int) -> str:
@@ -53,49 +56,25 @@ def readout_basis(w: ModAddWeights, rank: int) -> tuple[Float[Tensor, "d_mlp r"]
     return U[:, :r] * S[:r], Vh[:r]
 
 
-def inputs_and_direct(w: ModAddWeights) -> tuple[Float[Tensor, "a b d_mlp"], Float[Tensor, "a b p"]]:
-    """Exact pre-activations and direct-path logits of every input (float64 weights), from p x d_mlp and p x p
-    tables: O(H p d (d_head + d_mlp) + p^2 H (d_mlp + p)), heads folded to one for uniform attention."""
-    W_in, W_U = w.W_in.double(), w.W_U.double()
-    if w.uniform_attention:  # one pattern for all inputs: fold the heads, share the token tables of a and b
-
-        def folded(W: Tensor) -> Tensor:
-            token, offset = tokens @ W, (offsets @ W).sum(dim=0)
-            return offset + token[:, None, :] + token[None, :, :]
-
-        tokens, offsets = folded_ov_tables(w)
-        return folded(W_in), folded(W_U)
-    x2, A, B, G = ov_tables(w)
-    pattern = attention_patterns(w)  # [H, a, b, 3]
-
-    def through(W: Tensor) -> Tensor:
-        return (x2 @ W + torch.einsum("hab,han->abn", pattern[..., 0], A @ W)
-                + torch.einsum("hab,hbn->abn", pattern[..., 1], B @ W)
-                + torch.einsum("hab,hn->abn", pattern[..., 2], G @ W))
-
-    return through(W_in), through(W_U)
-
-
 def certify(w: ModAddWeights, left: Tensor, right: Tensor) -> tuple[Bool[Tensor, " pairs"], Float[Tensor, " pairs"]]:
     """The verification for readout factors `left` [d_mlp, r], `right` [r, p]: (certified mask, margin lower bounds),
     index a * p + b. `w` in float64. See the module docstring."""
-    p = w.p
-    pre, direct = inputs_and_direct(w)
-    act = torch.relu(pre).reshape(p * p, -1)
+    pairs, representative = evaluated_inputs(w)
+    pre, direct = inputs_and_direct(w, pairs)
+    act = torch.relu(pre)
     M = w.W_out.double() @ w.W_U.double()
     residual = M - M.mean(dim=1, keepdim=True) - left @ right
     charge = act @ (residual.amax(dim=1) - residual.amin(dim=1))
-    out = (act @ left) @ right + direct.reshape(p * p, p)
-    pairs = all_inputs(p, w.W_E.device)
-    target = labels(pairs, p)[:, None]
+    out = (act @ left) @ right + direct
+    target = labels(pairs, w.p)[:, None]
     margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
-    lower = margin - charge - modadd_margin_slack(w, pre.abs().amax(dim=(0, 1)) * (1 + 1e-9), M)  # pad: float64 evaluation
+    lower = (margin - charge - modadd_margin_slack(w, pre.abs().amax(dim=0) * (1 + 1e-9), M))[representative]  # pad: float64
     return lower > 0, lower
 
 
 def readout_proof(w: ModAddWeights, rank: int) -> ProofResult:
     """Run `readout/rank=<rank>` on `w`; only `certify` is costed (the SVD is search)."""
-    w64 = ModAddWeights(**w.to(dtype=torch.float64).as_dict(), uniform_attention=w.uniform_attention)
+    w64 = w.to(dtype=torch.float64)
     with cpu_threads(1, w.W_E.device):
         left, right = readout_basis(w64, rank)
         started = time.perf_counter()
@@ -103,10 +82,10 @@ def readout_proof(w: ModAddWeights, rank: int) -> ProofResult:
             mask, lower = certify(w64, left, right)
         wall = time.perf_counter() - started
     return ProofResult(strategy=strategy_name(rank), certified=int(mask.sum()), total=w.p * w.p, flops=counter.total, wall_s=wall,
-                       unexplained_dim=float(w.p * w.p + w.d_mlp), complexity=COMPLEXITY,
+                       unexplained_dim=float(evaluated_inputs(w)[0].shape[0] + w.d_mlp), complexity=COMPLEXITY,
                        extra={"certified_mask": mask, "margin_lower": lower, "rank": left.shape[1]})
 
 
 STRATEGIES = {strategy_name(r): (lambda w, r=r: readout_proof(w, r)) for r in RANKS}
 
-__all__ = ["readout_proof", "certify", "readout_basis", "inputs_and_direct", "strategy_name", "STRATEGIES", "RANKS", "COMPLEXITY"]
+__all__ = ["readout_proof", "certify", "readout_basis", "strategy_name", "STRATEGIES", "RANKS", "COMPLEXITY"]
