@@ -278,6 +278,9 @@ def test_sound_on_random_weights() -> None:
         for uniform in (False, True):
             assert_sound(random_weights(seed, p=7 + 2 * seed, uniform=uniform))
     assert_sound(random_weights(9, scale=3.0))
+    for p in (8, 10):  # even p: cos(w m / 2) can vanish and the symmetric twins include a = b + p / 2
+        for uniform in (False, True):
+            assert_sound(random_weights(p, p=p, uniform=uniform, scale=1.0))
 
 
 def test_sound_on_trained_and_partly_trained(trained) -> None:
