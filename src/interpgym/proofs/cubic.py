@@ -60,8 +60,9 @@ from torch import Tensor
 from interpgym.core.flops import FlopCounter
 from interpgym.proofs.certificates import count_certified
 from interpgym.proofs.inputs import input_count
+from interpgym.proofs.pure_inputs import pure_float32_certified
 from interpgym.proofs.result import ProofResult
-from interpgym.proofs.roundoff import margin_slack, value_logit_bound
+from interpgym.proofs.roundoff_tables import ErrorTables, error_tables, worst_perturbation
 from interpgym.proofs.tables import MaxKTables, compute_tables
 from interpgym.subjects.maxk import MaxKWeights
 
@@ -181,17 +182,16 @@ def _certificate_log_space(tables: MaxKTables, U: Tensor) -> tuple[Tensor, Tenso
     return (numerator < 0).all(dim=-1), pure < 0
 
 
-def cubic_certificate(
-    tables: MaxKTables, slack: float, *, log_space: bool = False
+def certificate_from_values(
+    tables: MaxKTables, U: Float[Tensor, "v_max v_query v_key"], *, log_space: bool = False
 ) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
-    """(ok, ok_pure) as specified in `certificates`, proved as in the module docstring.
+    """(ok, ok_pure) of steps 2 and 3 for a per-key value table U[m, q, t] (step 1 or `float32_value_tables`).
 
     Evaluates the numerators with weights scaled per query (fast) unless the scores
     span so many nats that the log-space path is needed (or `log_space` forces it);
     both decide the same inequalities. Entries outside the meaningful range
     (c >= m, q > m, n = K-1 in `ok`) are False. Cost O(v^3 K).
     """
-    U = pessimized_value_tables(tables, slack)  # [m, q, t]
     scaled = None if log_space else _certificate_scaled(tables, U)
     ok, ok_pure = scaled if scaled is not None else _certificate_log_space(tables, U)
     below, query_ok = _validity_masks(tables.vocab, U.device)
@@ -200,13 +200,53 @@ def cubic_certificate(
     return ok, ok_pure & query_ok
 
 
+def cubic_certificate(
+    tables: MaxKTables, slack: float, *, log_space: bool = False
+) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
+    """(ok, ok_pure) with one global slack S added to every key (step 1 as written; S = 0 is the
+    exact-arithmetic statement gbmi's code makes). Cost O(v^3 K)."""
+    return certificate_from_values(tables, pessimized_value_tables(tables, slack), log_space=log_space)
+
+
+def float32_value_tables(tables: MaxKTables, errors: ErrorTables) -> Float[Tensor, "v_max v_query v_key"]:
+    """U[m, q, t] for the float32 forward, charged per entry (`roundoff_tables`).
+
+    Step 1 with every error term of `roundoff_tables` bounded per key (t, over its
+    positions) and per (max, query) pair, the float64 term added, and then each key's
+    value scaled by exp(+-exponent[q, t]) (the worst attention perturbation for its sign),
+    so that sum_i exp(s_i) U[m, q, t_i] < 0 implies every float32 wrong logit is below
+    the max's. Steps 2 and 3 apply unchanged. Cost O(v^3 + v^2 K).
+    """
+    vocab, eps = tables.vocab, errors.weight_relative
+    wrong = ~torch.eye(vocab, dtype=torch.bool, device=tables.EU.device)  # [m, j]: j != m
+    minus_inf = torch.tensor(float("-inf"), dtype=tables.EU.dtype, device=tables.EU.device)
+    direct = tables.EU[None, :, :] - tables.EU.T[:, :, None] + errors.direct[None, :, :] + errors.direct.T[:, :, None]  # [m, q, j]
+    direct_worst = torch.where(wrong[:, None, :], direct, minus_inf).amax(dim=2)  # [m, q]
+    position = tables.PVOU[None, :, :] - tables.PVOU.T[:, :, None]  # [m, i, j]
+    position_worst, position_abs = position.amax(dim=1), position.abs().amax(dim=1)  # [m, j]
+    key_error = errors.key.amax(dim=1)  # [t, y]: worst position
+    token = tables.EVOU[None, :, :] - tables.EVOU.T[:, :, None]  # [m, t, j]
+    value = (token + position_worst[:, None, :] + eps * (token.abs() + position_abs[:, None, :])
+             + (1 + eps) * (key_error[None, :, :] + key_error.T[:, :, None]))  # [m, t, j]
+    value_worst = torch.where(wrong[:, None, :], value, minus_inf).amax(dim=2)  # [m, t]
+    U = value_worst[:, None, :] + direct_worst[:, :, None] + errors.float64  # [m, q, t]
+    return worst_perturbation(U, errors.exponent.amax(dim=2)[None])
+
+
+def float32_certificate(w: MaxKWeights, tables: MaxKTables) -> tuple[Bool[Tensor, "m q c n"], Bool[Tensor, "m q"]]:
+    """(ok, ok_pure) sound for the float32 forward: per-entry error tables, steps 2-3, and the pure
+    inputs decided whole (`pure_inputs.pure_float32_certified`). Cost O(v^3 K + v^2 K d)."""
+    errors = error_tables(w, tables)
+    ok, ok_pure = certificate_from_values(tables, float32_value_tables(tables, errors))
+    return ok, ok_pure | pure_float32_certified(tables, errors)
+
+
 def cubic(w: MaxKWeights) -> ProofResult:
     """Run the cubic proof on `w`: certificate, certified count, FLOPs (tables included), wall time."""
     started = time.perf_counter()
     with FlopCounter() as counter:
         tables = compute_tables(w)
-        slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
-        ok, ok_pure = cubic_certificate(tables, slack)
+        ok, ok_pure = float32_certificate(w, tables)
     wall = time.perf_counter() - started
     vocab, k = w.vocab, w.k
     return ProofResult(
@@ -219,8 +259,8 @@ def cubic(w: MaxKWeights) -> ProofResult:
         complexity=COMPLEXITY,
         ok=ok,
         ok_pure=ok_pure,
-        extra={"slack": slack},
     )
 
 
-__all__ = ["cubic", "cubic_certificate", "pessimized_value_tables", "extreme_position_log_sums", "NAME", "COMPLEXITY"]
+__all__ = ["cubic", "cubic_certificate", "certificate_from_values", "float32_certificate", "float32_value_tables",
+           "pessimized_value_tables", "extreme_position_log_sums", "NAME", "COMPLEXITY"]
