@@ -213,7 +213,7 @@ def rule_cubic_cases_float32(step: Step, facts: dict[str, Fact], ctx: Context) -
             raise ProgramError(f"proof program rejected: {step.where()}: the error tables must be derived (rule "
                                f"float_error_tables) from the same {what} fact this step uses")
     tables, bounds = errors.value
-    ok, ok_pure = certificate_from_values(tables, float32_value_tables(tables, bounds))
+    ok, ok_pure = certificate_from_values(tables, *float32_value_tables(tables, bounds))
     return Fact("certificate", ("sets", ok, ok_pure | pure_float32_certified(tables, bounds)))
 
 
