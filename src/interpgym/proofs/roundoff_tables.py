@@ -17,8 +17,10 @@ Assumptions: IEEE float32 arithmetic with round-to-nearest (no TF32 or reduced-p
 matmuls: torch's default on CPU; on CUDA keep `allow_tf32` off), every dot product of
 length n computed in *any* order, blocked or with FMA, so that
 |fl(x.y) - x.y| <= gamma_n |x|.|y| (Higham, ch. 3; gamma_n = n u / (1 - n u), u = 2^-24),
-and a float32 exp within 4 ulp (at most 8u relative; torch uses Sleef's 1-ulp exp on CPU,
-CUDA's expf is within 2 ulp). Underflow adds absolute errors of at most 2^-149 per
+a float32 exp within 4 ulp (at most 8u relative; torch uses Sleef's 1-ulp exp on CPU,
+CUDA's expf is within 2 ulp), and a softmax computed as above: exp(s - max), one sum, one
+division or multiplication by the reciprocal (torch's CPU and CUDA kernels for a short last
+dimension; an online softmax that rescales partial sums would need more terms). Underflow adds absolute errors of at most 2^-149 per
 operation; with weights of moderate size (|w| < 2^30) these stay below 1e-30 and are
 covered by the float64 term below, as is the float64 evaluation of every table.
 
