@@ -28,14 +28,13 @@ from rich.table import Table
 from interpgym.core.jsonio import write_json_atomic
 from interpgym.core.threads import torch_threads
 from interpgym.proofs.certificates import certified_mask
-from interpgym.proofs.cubic import cubic_certificate
+from interpgym.proofs.cubic import float32_certificate
 from interpgym.proofs.inputs import tokens_at
 from interpgym.proofs.lang.export import cubic_program, exportable, strategy_program
 from interpgym.proofs.lang.kernel import check_program
 from interpgym.proofs.lang.valid_cases import NAME as NEW_NAME
 from interpgym.proofs.lang.valid_cases import valid_cases_program
 from interpgym.proofs.registry import strategies
-from interpgym.proofs.roundoff import margin_slack, value_logit_bound
 from interpgym.proofs.runner import warm_up
 from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
@@ -45,8 +44,7 @@ REFERENCE = "subcubic/eqke=mean+max_diff/direct=exact/attn=drop_average"
 
 def registered_cubic_verification(w: MaxKWeights) -> None:
     """The registered cubic proof's verification path, uncounted (what `cubic.cubic` times, minus the counter)."""
-    tables = compute_tables(w)
-    cubic_certificate(tables, margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU)))
+    float32_certificate(w, compute_tables(w))
 
 
 def median_wall(fn, repeats: int) -> float:

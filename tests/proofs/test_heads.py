@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from interpgym.proofs.certificates import certified_mask
-from interpgym.proofs.cubic import cubic
+from interpgym.proofs.certificates import certified_mask, count_certified
+from interpgym.proofs.cubic import cubic_certificate
 from interpgym.proofs.heads import head_tables, heads_brute_force, heads_cubic, heads_slack
 from interpgym.proofs.heads_subcubic import heads_subcubic
 from interpgym.proofs.inputs import tokens_at
+from interpgym.proofs.roundoff import margin_slack, value_logit_bound
+from interpgym.proofs.tables import compute_tables
 from interpgym.subjects.maxk import correct_mask, last_logits
 from interpgym.subjects.maxk_heads import (
     MaxKHeadsConfig,
@@ -111,15 +113,17 @@ def test_joint_argument_gains_on_heads_with_opposed_positions() -> None:
 
 
 def test_one_head_reduces_to_the_cubic_proof() -> None:
-    """With one head both forms are the one-head convexity argument over every arrangement. They check the
-    v^2 pure inputs (m, ..., m, q) exactly, where the registered `cubic` pessimises them per key (kept so that
-    the proof language's cubic program certifies exactly its inputs), so they certify at least as much, and
-    at most the pure inputs more."""
+    """With one head both forms are the one-head convexity argument over every arrangement with the same global
+    slack (`cubic_certificate` at `margin_slack`; the registered `cubic` now charges float32 errors per entry
+    instead). They check the v^2 pure inputs (m, ..., m, q) exactly, where that certificate pessimises them per
+    key, so they certify at least as much, and at most the pure inputs more."""
     w1 = random_weights(9, 4, 6, 7, scale=1.0)
     as_heads = MaxKHeadsWeights(**{n: (t[None] if n in ("W_Q", "W_K", "W_V", "W_O") else t) for n, t in w1.as_dict().items()})
-    joint, independent, one_head = heads_cubic(as_heads, True), heads_cubic(as_heads, False), cubic(w1)
+    tables = compute_tables(w1)
+    one_head = count_certified(*cubic_certificate(tables, margin_slack(w1, value_logit_bound(tables.EVOU, tables.PVOU))))
+    joint, independent = heads_cubic(as_heads, True), heads_cubic(as_heads, False)
     assert joint.certified == independent.certified
-    assert one_head.certified <= joint.certified <= one_head.certified + w1.vocab**2
+    assert one_head <= joint.certified <= one_head + w1.vocab**2
 
 
 def test_cli_heads_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,20 +136,32 @@ class _HeadError:
     rho: float
 
 
-def _head_error(w: MaxKWeights, magnitudes: str) -> _HeadError:
-    """The score, softmax and value steps of the module docstring for one head (`w` viewed as one head)."""
+def score_error_bound(w: MaxKWeights, magnitudes: str = "pairwise") -> tuple[Tensor, Tensor]:
+    """(delta, score_mag): delta bounds |score_float32 - score_exact| and score_mag bounds |score_exact|.
+
+    Rows are query tokens, columns key (token, position) pairs in the order t * K + i
+    (`pairwise`, shape [v, v K]) or a single entry (`coordinate`, [1, 1]). The score step of
+    the module docstring: a length-dh dot product of the computed q and k (any order), then
+    the scaling by the rounded 1/sqrt(dh) (3u relative). Cost O(v^2 K dh + v K d dh) pairwise.
+    """
     u = FLOAT32_UNIT_ROUNDOFF
-    E, P, W_V = (t.double() for t in (w.W_E, w.W_pos, w.W_V))
-    g_dh, g_k = gamma(w.d_head), gamma(w.k)
     mag_q, err_q, mag_k, err_k = _query_key_magnitudes(w, magnitudes)
-    # scores: a length-dh dot product of the computed q, k, then division by the rounded sqrt(dh)
     root = math.sqrt(w.d_head)
     exact_dot = mag_q @ mag_k.T  # bound on sum_h |q_h k_h|
     computed_dot = (mag_q + err_q) @ (mag_k + err_k).T  # bound on sum_h |q^_h k^_h|
     # |q^.k^ - q.k| <= |dq|.|k^| + |q|.|dk| = computed_dot - exact_dot (expand the product)
-    dot_err = g_dh * computed_dot + (computed_dot - exact_dot)
+    dot_err = gamma(w.d_head) * computed_dot + (computed_dot - exact_dot)
     score_mag = exact_dot / root
     delta = dot_err / root * (1 + 3 * u) + 3 * u * (score_mag + dot_err / root)
+    return delta, score_mag
+
+
+def _head_error(w: MaxKWeights, magnitudes: str) -> _HeadError:
+    """The score, softmax and value steps of the module docstring for one head (`w` viewed as one head)."""
+    u = FLOAT32_UNIT_ROUNDOFF
+    E, P, W_V = (t.double() for t in (w.W_E, w.W_pos, w.W_V))
+    g_k = gamma(w.k)
+    delta, score_mag = score_error_bound(w, magnitudes)
     score_hat_mag = float((score_mag + delta).max())
     # softmax: exponents off by 2 max delta plus the rounding of s_i - max(s); exp (4 ulp
     # each way), the K-term sum and the division; |a_hat_i - a_i| <= rho a_i
@@ -216,6 +228,7 @@ def heads_margin_slack(heads: list[MaxKWeights], value_logits: list[Float[Tensor
 
 __all__ = [
     "margin_slack",
+    "score_error_bound",
     "heads_margin_slack",
     "forward_error_bound",
     "heads_forward_error_bound",

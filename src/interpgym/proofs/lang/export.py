@@ -22,17 +22,17 @@ from interpgym.subjects.maxk import MaxKWeights
 
 
 def cubic_program() -> dict[str, Any]:
-    """The cubic proof (`proofs/cubic.py`) as a program: exact tables, pairwise slack, convexity."""
+    """The cubic proof (`proofs/cubic.py`) as a program: exact tables, per-entry float32 error tables, convexity."""
     return {
         "language": LANGUAGE,
-        "note": "the cubic proof: exact tables, outputs and positions pessimised, pure cases + convexity",
+        "note": "the cubic proof: exact tables, outputs and positions pessimised with per-entry float32 error bounds, "
+                "pure inputs whole + convexity",
         "steps": [
             {"id": "qk", "rule": "attention_tables"},
             {"id": "ov", "rule": "ov_tables"},
             {"id": "eu", "rule": "direct_table"},
-            {"id": "slack", "rule": "float_slack", "args": {"ov": "ov"}, "options": {"magnitudes": "pairwise"}},
-            {"id": "values", "rule": "pessimize_outputs", "args": {"eu": "eu", "ov": "ov", "slack": "slack"}},
-            {"id": "cert", "rule": "cubic_cases", "args": {"attention": "qk", "values": "values"}},
+            {"id": "errors", "rule": "float_error_tables", "args": {"attention": "qk", "ov": "ov", "eu": "eu"}},
+            {"id": "cert", "rule": "cubic_cases_float32", "args": {"attention": "qk", "ov": "ov", "eu": "eu", "errors": "errors"}},
         ],
         "certificate": "cert",
     }

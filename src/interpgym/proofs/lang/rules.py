@@ -20,9 +20,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from interpgym.proofs.cubic import _certificate_log_space, _certificate_scaled, _validity_masks, pessimized_value_tables
+from interpgym.proofs.cubic import (
+    _certificate_log_space,
+    _certificate_scaled,
+    _validity_masks,
+    certificate_from_values,
+    float32_value_tables,
+    pessimized_value_tables,
+)
 from interpgym.proofs.lang.program import ProgramError, RuleSpec, Step
+from interpgym.proofs.pure_inputs import pure_float32_certified
 from interpgym.proofs.roundoff import MAGNITUDES, margin_slack, value_logit_bound
+from interpgym.proofs.roundoff_tables import error_tables
 from interpgym.proofs.subcubic_cases import case_tables, certificate_tables, coverable, worst_logit_gap
 from interpgym.proofs.subcubic_tables import (
     DIRECT_METHODS,
@@ -45,6 +54,7 @@ FACT_TYPES = {
     "eu_table": "EU [v,v] exactly",
     "direct_bound": "(mean_logits [v], query_err [v,v]): EU[q,y]-EU[q,m] <= mean[y]-mean[m]+query_err[q,m] for y != m",
     "slack": "S >= |float32 margin - exact margin| + float64 error of the tables it was derived for",
+    "error_tables": "per-entry bounds on the float32 forward's errors (proofs/roundoff_tables.py) for the tables it was derived from",
     "value_bound": "U[m,q,t] >= max_{j!=m} (logit_j - logit_m contribution of key t) + direct + S (cubic step 1)",
     "certificate": "(ok [v,v,v,K], ok_pure [v,v]) in the sense of proofs/certificates.py, float32 forward included",
 }
@@ -189,6 +199,24 @@ def rule_cubic_cases(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
     return Fact("certificate", ("sets", ok, ok_pure & query_ok))
 
 
+def rule_float_error_tables(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
+    eqke, eqkp = facts["attention"].value
+    evou, pvou = facts["ov"].value
+    tables = MaxKTables(EQKE=eqke, EQKP=eqkp, EVOU=evou, PVOU=pvou, EU=facts["eu"].value)
+    return Fact("error_tables", (tables, error_tables(ctx["weights"], tables)))
+
+
+def rule_cubic_cases_float32(step: Step, facts: dict[str, Fact], ctx: Context) -> Fact:
+    errors = facts["errors"]
+    for what in ("attention", "ov", "eu"):
+        if facts[what] is not errors.sources.get(what):
+            raise ProgramError(f"proof program rejected: {step.where()}: the error tables must be derived (rule "
+                               f"float_error_tables) from the same {what} fact this step uses")
+    tables, bounds = errors.value
+    ok, ok_pure = certificate_from_values(tables, *float32_value_tables(tables, bounds))
+    return Fact("certificate", ("sets", ok, ok_pure | pure_float32_certified(tables, bounds)))
+
+
 # --- the gap (subcubic) proof ----------------------------------------------------------------------
 
 
@@ -281,6 +309,10 @@ RULES: dict[str, Rule] = {
     "pessimize_outputs": Rule(RuleSpec(args={"eu": "eu_table", "ov": "ov_tables", "slack": "slack"}),
                               "value_bound", rule_pessimize_outputs),
     "cubic_cases": Rule(RuleSpec(args={"attention": "qk_tables", "values": "value_bound"}), "certificate", rule_cubic_cases),
+    "float_error_tables": Rule(RuleSpec(args={"attention": "qk_tables", "ov": "ov_tables", "eu": "eu_table"}), "error_tables",
+                               rule_float_error_tables),
+    "cubic_cases_float32": Rule(RuleSpec(args={"attention": "qk_tables", "ov": "ov_tables", "eu": "eu_table",
+                                               "errors": "error_tables"}), "certificate", rule_cubic_cases_float32),
     "gap_cases": Rule(RuleSpec(args={"eqke": "eqke_bound", "ov": "ov_tables", "direct": "direct_bound", "slack": "slack"},
                                hints=("gaps", "mean_attn")), "certificate", rule_gap_cases),
     "gap_cases_valid": Rule(RuleSpec(args={"eqke": "eqke_bound", "ov": "ov_tables", "direct": "direct_bound",
