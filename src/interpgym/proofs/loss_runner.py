@@ -4,8 +4,9 @@
      "results": [LossResult.row(exact_loss), ...],
      "checkpoints": [{"step", "exact_loss", "results": [...]}, ...]}   # only if asked
 
-Strategy names are those of the accuracy theorem (`registry`): brute-force, cubic and the
-subcubic variants. Brute force always runs (its exact loss normalises every bound:
+Strategy names: those of the accuracy theorem (`registry`: brute-force, cubic and the
+subcubic variants), then the hybrid proofs (`loss_hybrid`: cubic + brute force on the
+inputs whose cubic bound is loose). Brute force always runs (its exact loss normalises every bound:
 `normalized` = exact loss / bound, 1 is tight). Every bound is audited: a bound below
 the exact loss is a bug and raises `UnsoundProofError`.
 """
@@ -20,11 +21,12 @@ from typing import Any
 from rich.console import Console
 
 from interpgym.core.progress import progress_bar
+from interpgym.core.selection import parse_selection
 from interpgym.core.threads import torch_threads
 from interpgym.proofs import loss_brute_force, loss_cubic
 from interpgym.proofs.loss_bounds import LossResult
+from interpgym.proofs.loss_hybrid import HYBRID_LOSS_STRATEGIES
 from interpgym.proofs.loss_subcubic import LOSS_STRATEGIES
-from interpgym.proofs.registry import resolve
 from interpgym.proofs.runner import UnsoundProofError, checkpoint_steps, model_info, prove_with_bar, same_weights
 from interpgym.subjects.maxk import MaxKConfig, MaxKWeights, train_maxk
 
@@ -35,7 +37,13 @@ def loss_strategies() -> dict[str, LossStrategy]:
     """Every loss strategy by name (the accuracy registry's names, in its order)."""
     table: dict[str, LossStrategy] = {loss_brute_force.NAME: loss_brute_force.brute_force_loss, loss_cubic.NAME: loss_cubic.cubic_loss}
     table.update(LOSS_STRATEGIES)
+    table.update(HYBRID_LOSS_STRATEGIES)
     return table
+
+
+def resolve_loss(selection: str) -> list[str]:
+    """Loss strategy names for `all` or a comma-separated list; `UserError` naming any unknown one."""
+    return parse_selection(selection, list(loss_strategies()), flag="--strategies", what="strategy")
 
 
 @dataclass
@@ -74,7 +82,7 @@ def loss_report(
     """Train (or load) the model for `config`, run the selected loss proofs, return the JSON above
     (with `checkpoints`, on every `stride`-th saved checkpoint too: `runner.checkpoint_steps`)."""
     config.validate()
-    names = resolve(selection)
+    names = resolve_loss(selection)
     model = train_maxk(config, progress=progress)
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
         def run(label: str, w: MaxKWeights) -> ModelLossProofs:
@@ -95,4 +103,4 @@ def loss_report(
     return report
 
 
-__all__ = ["loss_report", "prove_loss", "audit_loss", "loss_strategies", "ModelLossProofs"]
+__all__ = ["loss_report", "resolve_loss", "prove_loss", "audit_loss", "loss_strategies", "ModelLossProofs"]
