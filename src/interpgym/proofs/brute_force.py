@@ -10,7 +10,7 @@ one below -S is wrong, and every input with |margin| <= S is re-run through the
 model's own float32 forward (`last_logits` + `correct_mask`), whose verdict is final.
 So the result agrees with the float32 forward on every input (ties count as wrong).
 
-Memory is bounded by the chunk size (default 512 prefixes = 512 v inputs: 16 MiB of
+Memory is bounded by the chunk size (default 128 prefixes = 128 v inputs: 4 MiB of
 logits for v = 64) plus one bool per input for the returned mask (16 MiB for 64^4).
 """
 
@@ -35,7 +35,7 @@ from interpgym.subjects.maxk import MaxKWeights, correct_mask, last_logits
 
 NAME = "brute-force"
 COMPLEXITY = "O(v^K K v)"
-PREFIXES_PER_CHUNK = 512
+PREFIXES_PER_CHUNK = 128
 FORWARD_BATCH = 4096
 
 Advance = Callable[[int], None]

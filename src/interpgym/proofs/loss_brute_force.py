@@ -12,7 +12,7 @@ the exact one plus the float64 evaluation error, so the bound holds for the floa
 forward's loss. `exact_loss` is the model's loss in exact arithmetic (to float64
 rounding); the float32 model's loss lies below the certified bound.
 
-Cost O(v^K K v) FLOPs, memory one chunk of logits (512 prefixes: 16 MiB at v = 64).
+Cost O(v^K K v) FLOPs, memory one chunk of logits (128 prefixes: 4 MiB at v = 64).
 """
 
 from __future__ import annotations
