@@ -127,7 +127,7 @@ def maxk(
     checkpoints: bool = typer.Option(
         False,
         "--checkpoints",
-        help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5.5 CPU min.",
+        help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5 CPU min (see --jobs).",
     ),
     stride: int = typer.Option(1, "--stride", help="With --checkpoints: prove every N-th saved checkpoint (first and last always)."),
     jobs: int = typer.Option(
