@@ -35,7 +35,7 @@ LossStrategy = Callable[[MaxKWeights], LossResult]
 
 
 def loss_strategies() -> dict[str, LossStrategy]:
-    """Every loss strategy by name (the accuracy registry's names, in its order)."""
+    """Every loss strategy by name: the accuracy registry's names in its order, then the hybrids."""
     table: dict[str, LossStrategy] = {loss_brute_force.NAME: loss_brute_force.brute_force_loss, loss_cubic.NAME: loss_cubic.cubic_loss}
     table.update(LOSS_STRATEGIES)
     table.update(HYBRID_LOSS_STRATEGIES)
