@@ -158,8 +158,10 @@ def test_flagged_inputs_enumerated_exactly_once(vocab: int, k: int, seed: int) -
     flagged = torch.rand(vocab, vocab, vocab, k, generator=torch.Generator().manual_seed(seed)) < 0.3
     tokens = all_tokens(random_weights(vocab, k, 2, seed))
     truth = is_flagged(flagged, tokens)
-    blocks = list(flagged_inputs(flagged))
-    got = torch.cat(blocks) if blocks else torch.empty(0, k, dtype=torch.long)
-    index = (got * vocab ** torch.arange(k - 1, -1, -1)).sum(dim=1)
-    assert index.unique().numel() == index.numel() == int(truth.sum()) == flagged_count(flagged)
-    assert bool(truth[index].all())
+    for block in (7, 1 << 15):
+        blocks = list(flagged_inputs(flagged, block=block))
+        assert all(b.shape[0] <= block for b in blocks)
+        got = torch.cat(blocks) if blocks else torch.empty(0, k, dtype=torch.long)
+        index = (got * vocab ** torch.arange(k - 1, -1, -1)).sum(dim=1)
+        assert index.unique().numel() == index.numel() == int(truth.sum()) == flagged_count(flagged)
+        assert bool(truth[index].all())

@@ -14,12 +14,13 @@ that per-case value, a token c of case (m, q, n) is *flagged* when lam[m, q, c, 
   (`loss_brute_force`), which bounds the float32 model's log excess.
 
 Both parts are sound per input, so the total (padded like every loss bound) is an upper
-bound on the float32 model's expected loss. The threshold is chosen from the cubic
-tables alone: tau = -`HEADROOM`, so every input the cubic part keeps is charged at most
-softplus(-`HEADROOM`) (the rule never looks at the exact loss).
+bound on the float32 model's expected loss. The threshold is a fixed headroom h below
+zero, tau = -h (registered: `HEADROOMS`), and the flags are read from the cubic tables
+alone, so every input the cubic part keeps is charged at most softplus(-h); the rule
+never looks at the exact loss.
 
 Cost: the cubic proof O(v^3 K log v) plus about (3K + 6) v FLOPs per flagged input
-(`loss_brute_force.table_log_excess`), all counted with `FlopCounter`. Unexplained dimensionality: the cubic
+(`loss_brute_force.table_log_excess`) and O(K) for enumerating it, all counted with `FlopCounter`. Unexplained dimensionality: the cubic
 proof's 3 v^2 + 2 v K plus one per brute-forced input.
 """
 
@@ -42,7 +43,6 @@ from interpgym.subjects.maxk import MaxKWeights
 
 NAME_PREFIX = "hybrid/cubic+brute"
 COMPLEXITY = "O(v^3 K log v + N K v), N = brute-forced inputs"
-EVALUATION_BATCH = 1 << 15
 HEADROOMS = (3.0, 6.0)  # registered thresholds tau = -headroom (nats of log excess)
 
 
@@ -60,11 +60,9 @@ def hybrid_loss(w: MaxKWeights, headroom: float) -> LossResult:
         cubic_part = expected_softplus(lam, lam_pure, w.k, at_most=tau)
         brute_part = torch.zeros((), dtype=torch.float64, device=lam.device)
         brute_inputs = 0
-        for block in flagged_inputs(flagged):
-            for begin in range(0, block.shape[0], EVALUATION_BATCH):
-                tokens = block[begin : begin + EVALUATION_BATCH]
-                brute_part += loss_from_log_excess(table_log_excess(tables, tokens) + slack).sum()
-                brute_inputs += tokens.shape[0]
+        for tokens in flagged_inputs(flagged):  # batches of at most flagged_inputs.BLOCK inputs
+            brute_part += loss_from_log_excess(table_log_excess(tables, tokens) + slack).sum()
+            brute_inputs += tokens.shape[0]
     wall = time.perf_counter() - started
     total = input_count(w.vocab, w.k)
 
