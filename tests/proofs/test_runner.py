@@ -8,11 +8,13 @@ import torch
 from interpgym.core.errors import UserError
 from interpgym.core.pareto import pareto_front
 from interpgym.proofs.cubic import cubic
+from interpgym.proofs.heads_runner import heads_report
 from interpgym.proofs.loss_runner import loss_report
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.registry import resolve, strategies
 from interpgym.proofs.runner import UnsoundProofError, audit, audit_all, checkpoint_steps, maxk_report, prove
 from interpgym.subjects.maxk import MaxKConfig
+from interpgym.subjects.maxk_heads import MaxKHeadsConfig
 
 from .helpers import SMALL_CONFIGS, forward_correct, small_model
 
@@ -98,12 +100,15 @@ def _without_wall_times(report: dict) -> dict:
     return {**report, "results": rows(report), "checkpoints": [{**stage, "results": rows(stage)} for stage in report["checkpoints"]]}
 
 
-@pytest.mark.parametrize("theorem", ["accuracy", "loss"])
+@pytest.mark.parametrize("theorem", ["accuracy", "loss", "heads"])
 def test_checkpoints_in_two_processes_equal_the_serial_run(theorem: str) -> None:
     """`--jobs 2` proves the checkpoints in worker processes: every bound, FLOP count and row is the serial run's."""
     config = MaxKConfig(vocab=8, k=3, d_model=8, d_head=8, seed=1, steps=300, checkpoint_every=100)
     selection = "brute-force,cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff"
-    if theorem == "loss":
+    if theorem == "heads":
+        heads_config = MaxKHeadsConfig(vocab=8, k=3, d_model=8, d_head=4, n_heads=2, seed=1, steps=300, checkpoint_every=100)
+        serial, parallel = (heads_report(heads_config, "all", checkpoints=True, jobs=jobs, progress=False) for jobs in (1, 2))
+    elif theorem == "loss":
         serial, parallel = (loss_report(config, selection + ",hybrid/cubic+brute/x>-3", checkpoints=True, jobs=jobs, progress=False)
                             for jobs in (1, 2))
     else:
