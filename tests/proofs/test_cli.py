@@ -75,6 +75,8 @@ def test_contract_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
         (["--d-model", "0"], "--d-model"),
         (["--stride", "2"], "only applies with --checkpoints"),
         (["--checkpoints", "--stride", "0"], "--stride 0: must be >= 1"),
+        (["--jobs", "2"], "only applies with --checkpoints"),
+        (["--checkpoints", "--jobs", "0"], "--jobs 0: must be >= 1"),
     ],
 )
 def test_bad_arguments_exit_2(

@@ -12,9 +12,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from interpgym.proofs.flagged_inputs import flagged_count, flagged_inputs, is_flagged
 from interpgym.proofs.loss_bounds import ROUNDING_PAD, LossResult, float32_log_excess, loss_from_log_excess
 from interpgym.proofs.loss_brute_force import brute_force_loss
 from interpgym.proofs.loss_cubic import cubic_loss
+from interpgym.proofs.loss_hybrid import HEADROOMS, hybrid_loss
 from interpgym.proofs.loss_runner import audit_loss, loss_strategies, prove_loss
 from interpgym.proofs.loss_subcubic import run_subcubic_loss
 from interpgym.proofs.runner import UnsoundProofError
@@ -43,7 +45,8 @@ def assert_sound(result: LossResult, w: MaxKWeights, truth: torch.Tensor) -> Non
 
 
 def all_loss_proofs(w: MaxKWeights, variants=VARIANTS) -> list[LossResult]:
-    return [brute_force_loss(w), cubic_loss(w), *(run_subcubic_loss(w, v) for v in variants)]
+    hybrids = [hybrid_loss(w, h) for h in HEADROOMS]
+    return [brute_force_loss(w), cubic_loss(w), *(run_subcubic_loss(w, v) for v in variants), *hybrids]
 
 
 @pytest.mark.parametrize("config", SMALL_CONFIGS)
@@ -95,7 +98,7 @@ def test_sound_at_every_training_stage() -> None:
 def test_sound_on_random_small_weights(vocab: int, k: int, d: int, seed: int, scale: float) -> None:
     w = random_weights(vocab, k, d, seed, scale=scale)
     truth = float32_losses(w)
-    for result in (brute_force_loss(w), cubic_loss(w), run_subcubic_loss(w, BEST_SUBCUBIC[0])):
+    for result in (brute_force_loss(w), cubic_loss(w), run_subcubic_loss(w, BEST_SUBCUBIC[0]), hybrid_loss(w, HEADROOMS[0])):
         assert_sound(result, w, truth)
 
 
@@ -109,12 +112,12 @@ def test_runner_audits_and_names() -> None:
     forged.bound = proofs.exact_loss * 0.5
     with pytest.raises(UnsoundProofError):
         audit_loss(forged, proofs.exact_loss)
-    assert list(loss_strategies())[:2] == ["brute-force", "cubic"] and len(loss_strategies()) == 18
+    assert list(loss_strategies())[:2] == ["brute-force", "cubic"] and len(loss_strategies()) == 18 + len(HEADROOMS)
 
 
 def test_cli_loss_json_and_training_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, png = tmp_path / "loss.json", tmp_path / "p.png"
-    strategies = "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff"
+    strategies = "cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff,hybrid/cubic+brute/x>-3"
     args = [*"proofs maxk --seed 1 --vocab 8 --k 3 --d-model 8 --steps 300 --theorem loss --checkpoints".split(),
             "--strategies", strategies, "--plot", str(png), "--json", str(out)]
     assert run_cli(args, monkeypatch) == 0
@@ -132,3 +135,33 @@ def test_cli_rejects_unknown_theorem(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = tmp_path / "x.json"
     assert run_cli(["proofs", "maxk", "--vocab", "4", "--k", "2", "--theorem", "nope", "--json", str(out)], monkeypatch) == 2
     assert "--theorem" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("config", SMALL_CONFIGS[1:3])
+def test_hybrid_between_brute_force_and_cubic(config: tuple) -> None:
+    """The hybrid never exceeds the cubic bound (it only replaces cubic per-input bounds by exact + S),
+    never goes below the exact loss, and brute-forcing every mixed input gives brute force's bound."""
+    w = small_model(*config)
+    brute, cubic = brute_force_loss(w), cubic_loss(w)
+    for headroom in (*HEADROOMS, 0.0, 20.0):
+        hybrid = hybrid_loss(w, headroom)
+        assert brute.exact_loss <= hybrid.bound <= cubic.bound * (1 + 1e-9)
+    everything = hybrid_loss(w, float("inf"))
+    assert everything.extra["brute_forced_fraction"] > 0.5
+    assert everything.bound == pytest.approx(brute.bound, rel=1e-9)
+    nothing = hybrid_loss(w, float("-inf"))
+    assert nothing.extra["brute_forced_inputs"] == 0 and nothing.bound == pytest.approx(cubic.bound, rel=1e-12)
+
+
+@pytest.mark.parametrize(("vocab", "k", "seed"), [(6, 1, 0), (7, 2, 1), (6, 4, 2), (5, 5, 3)])
+def test_flagged_inputs_enumerated_exactly_once(vocab: int, k: int, seed: int) -> None:
+    flagged = torch.rand(vocab, vocab, vocab, k, generator=torch.Generator().manual_seed(seed)) < 0.3
+    tokens = all_tokens(random_weights(vocab, k, 2, seed))
+    truth = is_flagged(flagged, tokens)
+    for block in (7, 1 << 15):
+        blocks = list(flagged_inputs(flagged, block=block))
+        assert all(b.shape[0] <= block for b in blocks)
+        got = torch.cat(blocks) if blocks else torch.empty(0, k, dtype=torch.long)
+        index = (got * vocab ** torch.arange(k - 1, -1, -1)).sum(dim=1)
+        assert index.unique().numel() == index.numel() == int(truth.sum()) == flagged_count(flagged)
+        assert bool(truth[index].all())

@@ -8,9 +8,13 @@ import torch
 from interpgym.core.errors import UserError
 from interpgym.core.pareto import pareto_front
 from interpgym.proofs.cubic import cubic
+from interpgym.proofs.heads_runner import heads_report
+from interpgym.proofs.loss_runner import loss_report
 from interpgym.proofs.pareto import plot_pareto
 from interpgym.proofs.registry import resolve, strategies
-from interpgym.proofs.runner import UnsoundProofError, audit, audit_all, checkpoint_steps, prove
+from interpgym.proofs.runner import UnsoundProofError, audit, audit_all, checkpoint_steps, maxk_report, prove
+from interpgym.subjects.maxk import MaxKConfig
+from interpgym.subjects.maxk_heads import MaxKHeadsConfig
 
 from .helpers import SMALL_CONFIGS, forward_correct, small_model
 
@@ -86,3 +90,30 @@ def test_plot_writes_png(tmp_path) -> None:
     path = plot_pareto(rows, tmp_path / "sub" / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in path.parent.iterdir()] == ["p.png"]
+
+
+def _without_wall_times(report: dict) -> dict:
+    """The report with every measured wall time removed (the only numbers that differ between runs)."""
+    def rows(stage: dict) -> list[dict]:
+        return [{key: value for key, value in row.items() if key != "wall_s"} for row in stage["results"]]
+
+    return {**report, "results": rows(report), "checkpoints": [{**stage, "results": rows(stage)} for stage in report["checkpoints"]]}
+
+
+@pytest.mark.parametrize("theorem", ["accuracy", "loss", "heads"])
+def test_checkpoints_in_two_processes_equal_the_serial_run(theorem: str) -> None:
+    """`--jobs 2` proves the checkpoints in worker processes: every bound, FLOP count and row is the serial run's."""
+    config = MaxKConfig(vocab=8, k=3, d_model=8, d_head=8, seed=1, steps=300, checkpoint_every=100)
+    selection = "brute-force,cubic,subcubic/eqke=exact/direct=exact/attn=mean+diff"
+    if theorem == "heads":
+        heads_config = MaxKHeadsConfig(vocab=8, k=3, d_model=8, d_head=4, n_heads=2, seed=1, steps=300, checkpoint_every=100)
+        serial, parallel = (heads_report(heads_config, "all", checkpoints=True, jobs=jobs, progress=False) for jobs in (1, 2))
+    elif theorem == "loss":
+        serial, parallel = (loss_report(config, selection + ",hybrid/cubic+brute/x>-3", checkpoints=True, jobs=jobs, progress=False)
+                            for jobs in (1, 2))
+    else:
+        serial, parallel = (maxk_report(config, selection, checkpoints=True, jobs=jobs, progress=False) for jobs in (1, 2))
+    assert len(serial["checkpoints"]) == 4
+    assert _without_wall_times(serial) == _without_wall_times(parallel)
+    with pytest.raises(UserError):
+        maxk_report(config, "cubic", checkpoints=True, jobs=0, progress=False)

@@ -46,6 +46,11 @@ def count_certified(ok: Bool[Tensor, "m q c n"], ok_pure: Bool[Tensor, "m q"]) -
     below = torch.arange(vocab)[None, :] < torch.arange(vocab)[:, None]  # [m, c]: c < m
     sizes = (ok & below[:, None, :, None]).sum(dim=2)  # [m, q, n]
     valid = case_mask(vocab, k)
+    if vocab**k < 2**62:  # every partial sum is at most v^K: exact in int64
+        free = (k - 1 - torch.arange(k))[None, None, :]
+        combos = torch.tensor([math.comb(k - 1, i) for i in range(k)], dtype=torch.long)
+        terms = torch.where(free == 0, ok_pure.long()[:, :, None], combos * sizes.long().pow(free))
+        return int(terms.masked_fill(~valid, 0).sum())
     total = 0
     sizes_list = sizes.tolist()
     valid_list = valid.tolist()

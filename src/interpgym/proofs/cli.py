@@ -80,6 +80,7 @@ def run_maxk_proofs(
     theorem: str = "accuracy",
     heads: int = 1,
     stride: int = 1,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train/load a max-of-K model, run the proofs, print tables, write the JSON (and PNG). Returns the JSON."""
     check_output_path(json_path, "--json")
@@ -95,15 +96,17 @@ def run_maxk_proofs(
     check_theorem(theorem)
     if stride < 1 or (stride != 1 and not checkpoints):
         raise UserError(f"--stride {stride}: must be >= 1, and only applies with --checkpoints")
+    if jobs < 1 or (jobs != 1 and not checkpoints):
+        raise UserError(f"--jobs {jobs}: must be >= 1, and only applies with --checkpoints")
     if heads != 1:
         if theorem != "accuracy" or heads < 2 or d_model % heads:
             raise UserError(f"--heads {heads}: heads must be >= 1, divide --d-model ({d_model}), and take --theorem accuracy when > 1")
         heads_config = MaxKHeadsConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model // heads, n_heads=heads, seed=seed, steps=steps)
-        return run_maxk_heads_proofs(heads_config, strategies, checkpoints, plot, json_path, console, progress, stride)
+        return run_maxk_heads_proofs(heads_config, strategies, checkpoints, plot, json_path, console, progress, stride, jobs)
     config = MaxKConfig(vocab=vocab, k=k, d_model=d_model, d_head=d_model, seed=seed, steps=steps)
     if theorem == "loss":
-        return run_maxk_loss_proofs(config, strategies, checkpoints, plot, json_path, console, progress, stride)
-    report = maxk_report(config, strategies, checkpoints=checkpoints, stride=stride, progress=progress)
+        return run_maxk_loss_proofs(config, strategies, checkpoints, plot, json_path, console, progress, stride, jobs)
+    report = maxk_report(config, strategies, checkpoints=checkpoints, stride=stride, jobs=jobs, progress=progress)
     console.print(results_table(report, console.width))
     if checkpoints:
         console.print(checkpoints_table(report))
@@ -118,13 +121,18 @@ def maxk(
     k: int = typer.Option(4, "--k", help="Sequence length K (>= 1)."),
     d_model: int = typer.Option(32, "--d-model", help="Residual width (d_head = d_model)."),
     steps: int = typer.Option(3000, "--steps", help="Training steps."),
-    strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant>."),
+    strategies: str = typer.Option(
+        "all", "--strategies", help="'all' or a comma list: brute-force, cubic, subcubic/<variant> (loss also hybrid/cubic+brute/x>-3|6)."
+    ),
     checkpoints: bool = typer.Option(
         False,
         "--checkpoints",
-        help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5.5 CPU min.",
+        help="Also prove the saved checkpoints (bound vs step): all strategies on the default model take ~5 CPU min (see --jobs).",
     ),
     stride: int = typer.Option(1, "--stride", help="With --checkpoints: prove every N-th saved checkpoint (first and last always)."),
+    jobs: int = typer.Option(
+        1, "--jobs", help="With --checkpoints: prove checkpoints in N worker processes (the same numbers as 1 process)."
+    ),
     plot: Optional[Path] = typer.Option(
         None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png: bound vs step)."
     ),
@@ -138,7 +146,7 @@ def maxk(
     checkpoint too (--stride N: every N-th). Progress on stderr.
     """
     run_maxk_proofs(seed=seed, vocab=vocab, k=k, d_model=d_model, steps=steps, strategies=strategies,
-                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem, heads=heads, stride=stride)
+                    checkpoints=checkpoints, plot=plot, json_path=json_path, theorem=theorem, heads=heads, stride=stride, jobs=jobs)
 
 
 @app.command("modadd")

@@ -72,21 +72,21 @@ def write_plots(report: dict[str, Any], plot: Path, console: Console) -> None:
 
 def run_maxk_heads_proofs(
     config: MaxKHeadsConfig, strategies: str, checkpoints: bool, plot: Optional[Path], json_path: Optional[Path],
-    console: Console, progress: bool = True, stride: int = 1,
+    console: Console, progress: bool = True, stride: int = 1, jobs: int = 1,
 ) -> dict[str, Any]:
     """`proofs maxk --heads H` (H >= 2): prove, print, write JSON and plots (paths already checked)."""
     from interpgym.proofs.cli import results_table  # cli imports this module
 
-    report = heads_report(config, strategies, checkpoints=checkpoints, stride=stride, progress=progress)
+    report = heads_report(config, strategies, checkpoints=checkpoints, stride=stride, jobs=jobs, progress=progress)
     return print_and_write(report, results_table(report, console.width), plot, json_path, console)
 
 
 def run_maxk_loss_proofs(
     config: MaxKConfig, strategies: str, checkpoints: bool, plot: Optional[Path], json_path: Optional[Path],
-    console: Console, progress: bool = True, stride: int = 1,
+    console: Console, progress: bool = True, stride: int = 1, jobs: int = 1,
 ) -> dict[str, Any]:
     """`proofs maxk --theorem loss`: prove, print, write JSON and plots (paths already checked)."""
-    report = loss_report(config, strategies, checkpoints=checkpoints, stride=stride, progress=progress)
+    report = loss_report(config, strategies, checkpoints=checkpoints, stride=stride, jobs=jobs, progress=progress)
     return print_and_write(report, loss_table(report, console.width), plot, json_path, console)
 
 

@@ -6,6 +6,7 @@ Same shape as the one-head accuracy contract (`runner`), with "heads" and "d_hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -13,8 +14,9 @@ from rich.console import Console
 from interpgym.core.errors import UserError
 from interpgym.core.progress import progress_bar
 from interpgym.proofs import heads_subcubic
+from interpgym.proofs.checkpoint_runs import prove_checkpoints, prove_with_bar
 from interpgym.proofs.heads import BRUTE_FORCE, HEADS_STRATEGIES, heads_brute_force
-from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps, prove_with_bar, same_weights
+from interpgym.proofs.runner import ModelProofs, audit_all, checkpoint_steps
 from interpgym.subjects.maxk_heads import MaxKHeadsConfig, MaxKHeadsModel, MaxKHeadsWeights, train_maxk_heads
 
 STRATEGIES = {
@@ -50,27 +52,27 @@ def heads_model_info(model: MaxKHeadsModel) -> dict[str, Any]:
             "weights": str(model.weights_path), "heads": c.n_heads, "d_head": c.d_head}
 
 
-def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, stride: int = 1,
+def heads_stage(w: MaxKHeadsWeights, names: list[str], *, advance: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One checkpoint's JSON stage (without its step): exact accuracy and the rows of `prove_heads`."""
+    proofs = prove_heads(w, names, advance=advance)
+    return {"exact_accuracy": proofs.exact_accuracy, "results": proofs.rows()}
+
+
+def heads_report(config: MaxKHeadsConfig, selection: str = "all", *, checkpoints: bool = False, stride: int = 1, jobs: int = 1,
                  progress: bool = True, console: Console | None = None) -> dict[str, Any]:
     """Train (or load) the H-head model, run the selected proofs (with `checkpoints`, on every
-    `stride`-th saved checkpoint too), return the JSON."""
+    `stride`-th saved checkpoint too, by `jobs` processes), return the JSON."""
     config.validate()
     names = resolve_heads(selection)
     model = train_maxk_heads(config, progress=progress)
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
-        def run(label: str, w: MaxKHeadsWeights) -> ModelProofs:
-            return prove_with_bar(bar, label, w, names, prove_heads)
-
-        final = run(f"{config.n_heads} heads: brute force + {len(names)} strategies", model.weights)
+        final = prove_with_bar(bar, f"{config.n_heads} heads: brute force + {len(names)} strategies", model.weights, names, prove_heads)
         report: dict[str, Any] = {"model": heads_model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
-            stages = []
-            for step in checkpoint_steps(model.checkpoint_steps(), stride):
-                w = model.checkpoint(step)
-                stage = final if same_weights(w, model.weights) else run(f"step {step}", w)
-                stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
-            report["checkpoints"] = stages
+            final_stage = {"exact_accuracy": final.exact_accuracy, "results": report["results"]}
+            steps = checkpoint_steps(model.checkpoint_steps(), stride)
+            report["checkpoints"] = prove_checkpoints(model, steps, final_stage, heads_stage, names, bar, jobs=jobs)
     return report
 
 
-__all__ = ["STRATEGIES", "heads_report", "prove_heads", "resolve_heads", "heads_model_info"]
+__all__ = ["STRATEGIES", "heads_report", "heads_stage", "prove_heads", "resolve_heads", "heads_model_info"]

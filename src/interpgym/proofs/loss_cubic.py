@@ -116,8 +116,12 @@ def case_average_bounds(tables: MaxKTables, values: Float[Tensor, "m q t"]) -> F
     return average.amax(dim=-1)
 
 
-def expected_softplus(lam: Float[Tensor, "m q c n"], lam_pure: Float[Tensor, "m q"], k: int) -> float:
-    """sum over all v^K inputs of softplus(per-input bound), by counting (module docstring). Cost O(v^3 K log v)."""
+def expected_softplus(lam: Float[Tensor, "m q c n"], lam_pure: Float[Tensor, "m q"], k: int, at_most: float | None = None) -> float:
+    """sum over all v^K inputs of softplus(per-input bound), by counting (module docstring). Cost O(v^3 K log v).
+
+    With `at_most`, the mixed inputs whose per-input bound is above it (or NaN) are left out of the
+    sum (a hybrid proof bounds them another way); the pure inputs are always counted.
+    """
     vocab = lam.shape[0]
     device = lam.device
     m = torch.arange(vocab, device=device)
@@ -127,7 +131,10 @@ def expected_softplus(lam: Float[Tensor, "m q c n"], lam_pure: Float[Tensor, "m 
     rank = rank.clamp(min=0).to(torch.float64)[:, None, :, None]
     free = (k - 1 - torch.arange(k, device=device)).to(torch.float64)  # [n]
     weight = torch.where(rank > 0, rank.pow(free) - (rank - 1).pow(free), torch.zeros_like(rank))  # [m, 1, c, n]
-    terms = torch.where(weight > 0, weight * loss_from_log_excess(ordered), torch.zeros_like(ordered))
+    counted = weight > 0
+    if at_most is not None:
+        counted = counted & (ordered <= at_most)  # the left-out tokens are the largest values: a suffix of the sort
+    terms = torch.where(counted, weight * loss_from_log_excess(ordered), torch.zeros_like(ordered))
     per_case = terms.sum(dim=2)  # [m, q, n]
     combos = torch.tensor([math.comb(k - 1, i) for i in range(k)], dtype=torch.float64, device=device)
     valid = case_mask(vocab, k).to(device)
@@ -149,14 +156,19 @@ def per_input_bound(lam: Tensor, lam_pure: Tensor, tokens: Int[Tensor, "batch k"
     return torch.where(n == k - 1, pure, per_position.amax(dim=1))
 
 
+def cubic_case_bounds(w: MaxKWeights) -> tuple[MaxKTables, float, Float[Tensor, "m q c n"], Float[Tensor, "m q"]]:
+    """(tables, slack S, lam, lam_pure): this proof's per-case log-excess bounds (module docstring). Cost O(v^3 K)."""
+    tables = compute_tables(w)
+    slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
+    lam = case_average_bounds(tables, log_excess_values(tables, slack))
+    return tables, slack, lam, pure_log_excess(tables) + slack
+
+
 def cubic_loss(w: MaxKWeights) -> LossResult:
     """Run the cubic loss proof on `w` (module docstring): bound, FLOPs (tables included), wall time."""
     started = time.perf_counter()
     with FlopCounter() as counter:
-        tables = compute_tables(w)
-        slack = margin_slack(w, value_logit_bound(tables.EVOU, tables.PVOU))
-        lam = case_average_bounds(tables, log_excess_values(tables, slack))
-        lam_pure = pure_log_excess(tables) + slack
+        tables, slack, lam, lam_pure = cubic_case_bounds(w)
         total = expected_softplus(lam, lam_pure, w.k)
     wall = time.perf_counter() - started
     return LossResult(
@@ -171,4 +183,5 @@ def cubic_loss(w: MaxKWeights) -> LossResult:
     )
 
 
-__all__ = ["cubic_loss", "case_average_bounds", "log_excess_values", "expected_softplus", "per_input_bound", "NAME", "COMPLEXITY"]
+__all__ = ["cubic_loss", "cubic_case_bounds", "case_average_bounds", "log_excess_values", "expected_softplus", "per_input_bound",
+           "NAME", "COMPLEXITY"]

@@ -22,14 +22,13 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import Progress
 
 from interpgym.core.errors import UserError
 from interpgym.core.progress import progress_bar
 from interpgym.core.threads import cpu_threads
 from interpgym.proofs.brute_force import brute_force
 from interpgym.proofs.certificates import certified_mask, input_cases
-from interpgym.proofs.cubic import cubic
+from interpgym.proofs.checkpoint_runs import prove_checkpoints, prove_with_bar, same_weights, warm_up
 from interpgym.proofs.inputs import tokens_of
 from interpgym.proofs.registry import BRUTE_FORCE, resolve, strategies
 from interpgym.proofs.result import ProofResult
@@ -109,12 +108,10 @@ def prove(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | 
     return ModelProofs(exact_accuracy=exact.bound, results=results)
 
 
-def warm_up() -> None:
-    """Run the proofs once on a tiny random model so one-time library start-up is not timed."""
-    generator = torch.Generator().manual_seed(0)
-    tiny = MaxKWeights.random(vocab=4, k=2, d_model=4, d_head=4, generator=generator)
-    brute_force(tiny)
-    cubic(tiny)
+def accuracy_stage(w: MaxKWeights, names: list[str], *, advance: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One checkpoint's JSON stage (without its step): exact accuracy and the rows of `prove`."""
+    proofs = prove(w, names, advance=advance)
+    return {"exact_accuracy": proofs.exact_accuracy, "results": proofs.rows()}
 
 
 def checkpoint_steps(saved: list[int], stride: int = 1) -> list[int]:
@@ -127,28 +124,11 @@ def checkpoint_steps(saved: list[int], stride: int = 1) -> list[int]:
     return chosen
 
 
-def same_weights(a: Any, b: Any) -> bool:
-    """Whether two weight sets (anything with `as_dict()`) are bit-identical: a checkpoint equal to
-    the final weights reuses the final model's proofs instead of proving them again."""
-    x, y = a.as_dict(), b.as_dict()
-    return x.keys() == y.keys() and all(torch.equal(x[name], y[name]) for name in x)
-
-
 def model_info(model: MaxKModel) -> dict[str, Any]:
     """The contract's "model" object."""
     c = model.config
     return {"seed": c.seed, "vocab": c.vocab, "k": c.k, "d_model": c.d_model, "train_steps": c.steps,
             "weights": str(model.weights_path)}
-
-
-def prove_with_bar(bar: Progress, label: str, w: Any, names: list[str], prove_fn: Callable[..., Any] = prove) -> Any:
-    """`prove_fn(w, names, advance=...)` (accuracy, loss or multi-head proofs) with a task on `bar` that
-    advances over the v^K inputs brute force visits, removed when done."""
-    task = bar.add_task(label, total=w.vocab**w.k)
-    try:
-        return prove_fn(w, names, advance=lambda n: bar.advance(task, n))
-    finally:
-        bar.remove_task(task)
 
 
 def maxk_report(
@@ -157,31 +137,27 @@ def maxk_report(
     *,
     checkpoints: bool = False,
     stride: int = 1,
+    jobs: int = 1,
     progress: bool = True,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Train (or load) the model for `config`, run the selected strategies, return the contract JSON.
 
-    With `checkpoints`, every `stride`-th saved checkpoint is proved too (`checkpoint_steps`)."""
+    With `checkpoints`, every `stride`-th saved checkpoint is proved too (`checkpoint_steps`), by
+    `jobs` processes (`checkpoint_runs.prove_checkpoints`: the same numbers as one)."""
     config.validate()
     names = resolve(selection)
     model = train_maxk(config, progress=progress)
     warm_up()
     with progress_bar(enabled=progress, transient=True, console=console) as bar:
-        final = prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names)
+        final = prove_with_bar(bar, f"brute force + {len(names)} strategies (final model)", model.weights, names, prove)
         report: dict[str, Any] = {"model": model_info(model), "exact_accuracy": final.exact_accuracy, "results": final.rows()}
         if checkpoints:
+            final_stage = {"exact_accuracy": final.exact_accuracy, "results": report["results"]}
             steps = checkpoint_steps(model.checkpoint_steps(), stride)
-            overall = bar.add_task("checkpoints", total=len(steps))
-            stages = []
-            for step in steps:
-                w = model.checkpoint(step)
-                stage = final if same_weights(w, model.weights) else prove_with_bar(bar, f"step {step}", w, names)
-                stages.append({"step": step, "exact_accuracy": stage.exact_accuracy, "results": stage.rows()})
-                bar.advance(overall)
-            report["checkpoints"] = stages
+            report["checkpoints"] = prove_checkpoints(model, steps, final_stage, accuracy_stage, names, bar, jobs=jobs)
     return report
 
 
-__all__ = ["maxk_report", "prove", "audit", "audit_all", "checkpoint_steps", "same_weights", "warm_up", "model_info", "ModelProofs",
-           "UnsoundProofError"]
+__all__ = ["maxk_report", "prove", "accuracy_stage", "prove_with_bar", "audit", "audit_all", "checkpoint_steps", "same_weights", "warm_up",
+           "model_info", "ModelProofs", "UnsoundProofError"]
