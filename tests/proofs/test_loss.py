@@ -16,7 +16,7 @@ from interpgym.proofs.flagged_inputs import flagged_count, flagged_inputs, is_fl
 from interpgym.proofs.loss_bounds import ROUNDING_PAD, LossResult, float32_log_excess, loss_from_log_excess
 from interpgym.proofs.loss_brute_force import brute_force_loss
 from interpgym.proofs.loss_cubic import cubic_loss
-from interpgym.proofs.loss_hybrid import HEADROOMS, hybrid_loss
+from interpgym.proofs.loss_hybrid import HEADROOMS, brute_force_is_cheaper, hybrid_loss
 from interpgym.proofs.loss_runner import audit_loss, loss_strategies, prove_loss
 from interpgym.proofs.loss_subcubic import run_subcubic_loss
 from interpgym.proofs.runner import UnsoundProofError
@@ -146,11 +146,25 @@ def test_hybrid_between_brute_force_and_cubic(config: tuple) -> None:
     for headroom in (*HEADROOMS, 0.0, 20.0):
         hybrid = hybrid_loss(w, headroom)
         assert brute.exact_loss <= hybrid.bound <= cubic.bound * (1 + 1e-9)
-    everything = hybrid_loss(w, float("inf"))
-    assert everything.extra["brute_forced_fraction"] > 0.5
+    everything = hybrid_loss(w, float("inf"), allow_fallback=False)
+    assert everything.extra["brute_forced_fraction"] > 0.5 and not everything.extra["fell_back_to_brute_force"]
     assert everything.bound == pytest.approx(brute.bound, rel=1e-9)
+    fallback = hybrid_loss(w, float("inf"))  # every mixed input flagged: brute force is cheaper than one by one
+    assert fallback.extra["fell_back_to_brute_force"] and fallback.bound == brute.bound
+    assert fallback.flops > brute.flops  # brute force plus the cubic tables it decided from
     nothing = hybrid_loss(w, float("-inf"))
     assert nothing.extra["brute_forced_inputs"] == 0 and nothing.bound == pytest.approx(cubic.bound, rel=1e-12)
+
+
+def test_hybrid_falls_back_to_brute_force_exactly_when_that_is_cheaper() -> None:
+    """The rule compares (3K + 6) v per flagged input with (2K + 6) v per input of all v^K, and an untrained model
+    (vacuous cubic bound, almost everything flagged) takes the brute-force path with brute force's certificate."""
+    assert brute_force_is_cheaper(4, 2, 2) and not brute_force_is_cheaper(3, 2, 2)  # v^K (2K + 6) = 40 vs 12 per input
+    w = random_weights(6, 3, 4, 0)
+    hybrid, brute = hybrid_loss(w, HEADROOMS[0]), brute_force_loss(w)
+    assert hybrid.extra["fell_back_to_brute_force"] and hybrid.bound == brute.bound
+    tokens = all_tokens(w)
+    assert torch.equal(hybrid.log_excess(tokens), brute.log_excess(tokens))
 
 
 @pytest.mark.parametrize(("vocab", "k", "seed"), [(6, 1, 0), (7, 2, 1), (6, 4, 2), (5, 5, 3)])
