@@ -159,7 +159,9 @@ def modadd(
         "--attention",
         help="uniform (constant attention: the 'pizza' model the proof's paper studies) or learned (the grokking model).",
     ),
-    strategies: str = typer.Option("all", "--strategies", help="'all' or a comma list: brute-force, quadrature, readout/rank=4|8|16|32, integration/rank=8|12."),
+    strategies: str = typer.Option(
+        "all", "--strategies", help="'all' or a comma list: brute-force, quadrature, readout/rank=4|8|16|32, integration/rank=8|12."
+    ),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Also prove every saved checkpoint (bound vs step)."),
     plot: Optional[Path] = typer.Option(
         None, "--plot", help="Write the FLOPs vs normalised bound PNG here (with --checkpoints also <name>-training.png)."
