@@ -74,7 +74,7 @@ from interpgym.proofs.inputs import input_count
 from interpgym.proofs.pure_inputs import pure_float32_certified
 from interpgym.proofs.result import ProofResult
 from interpgym.proofs.roundoff_tables import ErrorTables, error_tables, worst_perturbation
-from interpgym.proofs.tables import MaxKTables, compute_tables
+from interpgym.proofs.tables import MaxKTables, against_max, compute_tables, plus_max
 from interpgym.subjects.maxk import MaxKWeights
 
 NAME = "cubic"
@@ -87,10 +87,10 @@ def pessimized_value_tables(tables: MaxKTables, slack: float) -> Float[Tensor, "
     wrong = ~torch.eye(vocab, dtype=torch.bool, device=tables.EU.device)  # [m, j]: j != m
     minus_inf = torch.tensor(float("-inf"), dtype=tables.EU.dtype, device=tables.EU.device)
     # centred[m, x, j] = table[x, j] - table[x, m]
-    direct = tables.EU[None, :, :] - tables.EU.T[:, :, None]  # [m, q, j]
+    direct = against_max(tables.EU)  # [m, q, j]
     direct_worst = torch.where(wrong[:, None, :], direct, minus_inf).amax(dim=2)  # [m, q]
-    position_worst = (tables.PVOU[None, :, :] - tables.PVOU.T[:, :, None]).amax(dim=1)  # [m, j]
-    value = tables.EVOU[None, :, :] - tables.EVOU.T[:, :, None] + position_worst[:, None, :]  # [m, t, j]
+    position_worst = against_max(tables.PVOU).amax(dim=1)  # [m, j]
+    value = against_max(tables.EVOU) + position_worst[:, None, :]  # [m, t, j]
     value_worst = torch.where(wrong[:, None, :], value, minus_inf).amax(dim=2)  # [m, t]
     return value_worst[:, None, :] + direct_worst[:, :, None] + slack
 
@@ -243,22 +243,22 @@ def float32_value_tables(
     def worst_output(table: Tensor) -> Tensor:  # max over j != m of table[m, x, j]
         return torch.where(wrong[:, None, :], table, minus_inf).amax(dim=2)
 
-    direct = tables.EU[None, :, :] - tables.EU.T[:, :, None] + errors.direct[None, :, :] + errors.direct.T[:, :, None]  # [m, q, j]
+    direct = against_max(tables.EU) + errors.direct[None, :, :] + errors.direct.T[:, :, None]  # [m, q, j]
     direct_worst = worst_output(direct)  # [m, q]
     first = slice(0, k - 1) if k > 1 else slice(0, 1)  # the key positions (K = 1: only the query's, never read)
-    position = tables.PVOU[None, first, :] - tables.PVOU[first].T[:, :, None]  # [m, i, j]: PVOU[i, j] - PVOU[i, m]
+    position = against_max(tables.PVOU[first])  # [m, i, j]: PVOU[i, j] - PVOU[i, m]
     position_worst, position_abs = position.amax(dim=1), position.abs().amax(dim=1)  # [m, j]
     key_error = errors.key[:, first].amax(dim=1)  # [t, y]: worst key position
-    token = tables.EVOU[None, :, :] - tables.EVOU.T[:, :, None]  # [m, t, j]
+    token = against_max(tables.EVOU)  # [m, t, j]
     value = (token + position_worst[:, None, :] + eps * (token.abs() + position_abs[:, None, :])
-             + (1 + eps) * (key_error[None, :, :] + key_error.T[:, :, None]))  # [m, t, j]
+             + (1 + eps) * plus_max(key_error))  # [m, t, j]
     U = worst_output(value)[:, None, :] + direct_worst[:, :, None] + errors.float64  # [m, q, t]
     # the query token at position K-1: its value logits relative to m, exactly positioned
     query_logits = tables.EVOU + tables.PVOU[-1]  # [q, y]
-    query_relative = query_logits[None, :, :] - query_logits.T[:, :, None]  # [m, q, j]
+    query_relative = against_max(query_logits)  # [m, q, j]
     query_error = errors.key[:, -1]  # [q, y]
     query_value = (query_relative + eps * query_relative.abs()
-                   + (1 + eps) * (query_error[None, :, :] + query_error.T[:, :, None]))  # [m, q, j]
+                   + (1 + eps) * plus_max(query_error))  # [m, q, j]
     U_query = worst_output(query_value) + direct_worst + errors.float64  # [m, q]
     index = torch.arange(vocab, device=U.device)
     query_exponent = errors.exponent[index, index, -1]  # [q]

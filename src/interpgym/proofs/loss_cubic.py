@@ -59,7 +59,7 @@ from interpgym.proofs.inputs import input_count
 from interpgym.proofs.loss_bounds import LossResult, loss_from_log_excess, padded_average
 from interpgym.proofs.pure_inputs import pure_log_excess
 from interpgym.proofs.roundoff import margin_slack, value_logit_bound
-from interpgym.proofs.tables import MaxKTables, compute_tables
+from interpgym.proofs.tables import MaxKTables, against_max, compute_tables
 from interpgym.subjects.maxk import MaxKWeights
 
 NAME = "cubic"
@@ -71,9 +71,9 @@ def log_excess_values(tables: MaxKTables, slack: float) -> Float[Tensor, "m q t"
     log sum_{j != m} exp(D_j + P*_j + C_{t, j}), exact for t = m and t = q. Cost O(v^3 + v^2 K)."""
     vocab = tables.vocab
     wrong = ~torch.eye(vocab, dtype=torch.bool, device=tables.EU.device)[:, None, :]  # [m, 1, j]
-    direct = tables.EU[None, :, :] - tables.EU.T[:, :, None]  # [m, q, j]: D_j
-    position_worst = (tables.PVOU[None, :, :] - tables.PVOU.T[:, :, None]).amax(dim=1)  # [m, j]: P*_j
-    centred = tables.EVOU[None, :, :] - tables.EVOU.T[:, :, None]  # [m, t, j]: C_{t, j}
+    direct = against_max(tables.EU)  # [m, q, j]: D_j
+    position_worst = against_max(tables.PVOU).amax(dim=1)  # [m, j]: P*_j
+    centred = against_max(tables.EVOU)  # [m, t, j]: C_{t, j}
     index = torch.arange(vocab, device=tables.EU.device)
     base = (direct + position_worst[:, None, :]).masked_fill(~wrong, float("-inf"))  # [m, q, j]
     f0 = base.logsumexp(dim=2)  # [m, q]

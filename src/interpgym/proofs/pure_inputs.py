@@ -15,7 +15,7 @@ from torch import Tensor
 
 from interpgym.proofs.brute_force import PrefixTables, prefix_logits
 from interpgym.proofs.roundoff_tables import ErrorTables, worst_perturbation
-from interpgym.proofs.tables import MaxKTables
+from interpgym.proofs.tables import MaxKTables, against_max, plus_max
 
 
 def pure_input_logits(tables: MaxKTables) -> Float[Tensor, "m q out"]:
@@ -50,11 +50,6 @@ def pure_log_excess(tables: MaxKTables) -> Float[Tensor, "m q"]:
     return (logits.scatter(2, m, float("-inf")) - target).logsumexp(dim=2)
 
 
-def _relative_to_max(table: Tensor) -> Tensor:
-    """table[..., a, y] - table[..., a, m] arranged as [m, ..., a, y] (the wrong output y against the max m)."""
-    return table[None] - table.movedim(-1, 0)[..., None]
-
-
 def _minus_own(table: Tensor, sign: float = 1.0) -> Tensor:
     """table[m, a, y] - sign * table[m, a, m] (the wrong output y against the row's own token m)."""
     own = table.gather(2, torch.arange(table.shape[0], device=table.device)[:, None, None].expand(-1, table.shape[1], 1))
@@ -81,11 +76,11 @@ def pure_float32_certified(tables: MaxKTables, errors: ErrorTables) -> Bool[Tens
     key_error = errors.key  # [t, i, y]
     first_w = _minus_own(value_logits[:, :-1])  # [m, i, j]: token m at i < K-1
     first_err = _minus_own(key_error[:, :-1], sign=-1.0)  # key[m, i, j] + key[m, i, m]
-    last_w = _relative_to_max(value_logits[:, -1])  # [m, q, j]
-    last_err = key_error[:, -1][None] + key_error[:, -1].T[:, :, None]  # [m, q, j]
+    last_w = against_max(value_logits[:, -1])  # [m, q, j]
+    last_err = plus_max(key_error[:, -1])  # [m, q, j]
     first = first_w + eps * first_w.abs() + (1 + eps) * first_err  # [m, K-1, j]
     last = last_w + eps * last_w.abs() + (1 + eps) * last_err  # [m, q, j]
-    direct = _relative_to_max(tables.EU) + errors.direct[None] + errors.direct.T[:, :, None] + errors.float64  # [m, q, j]
+    direct = against_max(tables.EU) + errors.direct[None] + errors.direct.T[:, :, None] + errors.float64  # [m, q, j]
     first_exponent = errors.exponent[:, index, :-1].transpose(0, 1)  # [m, q, K-1]: exponent[q, m, i]
     last_exponent = errors.exponent[index, index, -1]  # [q]
     total = (weights[:, :, :-1, None] * worst_perturbation(direct[:, :, None, :] + first[:, None], first_exponent[..., None])).sum(dim=2)

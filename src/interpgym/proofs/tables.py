@@ -93,6 +93,16 @@ def direct_table(w: MaxKWeights) -> Float[Tensor, "v_query v_out"]:
     return query_embeddings(w) @ w.W_U.double()
 
 
+def against_max(table: Float[Tensor, "rows v_out"]) -> Float[Tensor, "v_max rows v_out"]:
+    """out[m, a, j] = table[a, j] - table[a, m]: every output j against a candidate max m. Cost v^2 rows."""
+    return table[None, :, :] - table.T[:, :, None]
+
+
+def plus_max(table: Float[Tensor, "rows v_out"]) -> Float[Tensor, "v_max rows v_out"]:
+    """out[m, a, j] = table[a, j] + table[a, m]: an error bound on output j plus the same on m. Cost v^2 rows."""
+    return table[None, :, :] + table.T[:, :, None]
+
+
 def compute_tables(w: MaxKWeights) -> MaxKTables:
     """All five tables (exact definitions in the module docstring). Cost O(v^2 d + v d^2 + d^3)."""
     EQKE, EQKP = attention_tables(w)
@@ -115,6 +125,8 @@ def logits_from_tables(tables: MaxKTables, tokens: Int[Tensor, "batch k"]) -> Fl
 
 
 __all__ = [
+    "against_max",
+    "plus_max",
     "MaxKTables", "compute_tables", "attention_tables", "ov_tables", "direct_table",
     "query_embeddings", "logits_from_tables",
 ]
