@@ -55,11 +55,11 @@ from interpgym.core.flops import FlopCounter
 from interpgym.core.threads import cpu_threads
 from interpgym.proofs.modadd_inputs import evaluated_inputs, inputs_and_direct
 from interpgym.proofs.modadd_quadrature import nothing_certified
-from interpgym.proofs.modadd_readout import readout_basis
+from interpgym.proofs.modadd_readout import answer_margins, readout_basis, residual_spread
 from interpgym.proofs.modadd_roundoff import modadd_margin_slack
 from interpgym.proofs.modadd_structure import find_key_frequencies, fourier_at
 from interpgym.proofs.result import ProofResult
-from interpgym.subjects.modadd import ModAddWeights, all_inputs, labels
+from interpgym.subjects.modadd import ModAddWeights, all_inputs
 
 RANKS = (8, 12)
 COMPLEXITY = "O(H p d (d_head + d_mlp) + d d_mlp p + p^2 d_mlp + n (d_mlp + p) (H + r) + n p K), n <= p^2 inputs"
@@ -127,11 +127,9 @@ def certify(w: ModAddWeights, key: Int[Tensor, " d_mlp"], H: Float[Tensor, "d_ml
     delta = activation - torch.relu(wave[pairs[:, 0]] + wave[pairs[:, 1]])  # [n, d_mlp]
     M = w.W_out.double() @ w.W_U.double()
     frequencies = torch.unique(key)
-    residual = M - M.mean(dim=1, keepdim=True) - left @ right
-    charge = delta.abs() @ (residual.amax(dim=1) - residual.amin(dim=1))
+    charge = delta.abs() @ residual_spread(M, left, right)
     out = quadrature_logits(quadrature_tables(h, phi, key, frequencies, M), frequencies, pairs) + direct + (delta @ left) @ right
-    target = labels(pairs, p)[:, None]
-    margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
+    margin = answer_margins(out, pairs, p)
     slack = modadd_margin_slack(w, pre.abs().amax(dim=0) * (1 + 1e-9), M)  # pad: float64 evaluation
     return IntegrationCertificate(margin_lower=(margin - charge - slack)[representative], charge=charge[representative],
                                   delta=delta[representative], activation=activation[representative])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from interpgym.core.flops import FlopCounter
@@ -56,6 +56,19 @@ def readout_basis(w: ModAddWeights, rank: int) -> tuple[Float[Tensor, "d_mlp r"]
     return U[:, :r] * S[:r], Vh[:r]
 
 
+def residual_spread(M: Float[Tensor, "d_mlp p"], left: Float[Tensor, "d_mlp r"], right: Float[Tensor, "r p"]) -> Float[Tensor, " d_mlp"]:
+    """spread(R_i) = max_c R[i, c] - min_c R[i, c] of the readout's residual R = M - row means - left @ right: for
+    x >= 0, sum_i x_i (R[i, c*] - R[i, c]) >= -x . spread(R) for every pair of answers. Cost O(d_mlp p r)."""
+    residual = M - M.mean(dim=1, keepdim=True) - left @ right
+    return residual.amax(dim=1) - residual.amin(dim=1)
+
+
+def answer_margins(out: Float[Tensor, "n p"], pairs: Int[Tensor, "n 2"], p: int) -> Float[Tensor, " n"]:
+    """Per input: the logit of the right answer (a + b) mod p minus the largest other logit. Cost O(n p)."""
+    target = labels(pairs, p)[:, None]
+    return out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
+
+
 def certify(w: ModAddWeights, left: Tensor, right: Tensor) -> tuple[Bool[Tensor, " pairs"], Float[Tensor, " pairs"]]:
     """The verification for readout factors `left` [d_mlp, r], `right` [r, p]: (certified mask, margin lower bounds),
     index a * p + b. `w` in float64. See the module docstring."""
@@ -63,11 +76,9 @@ def certify(w: ModAddWeights, left: Tensor, right: Tensor) -> tuple[Bool[Tensor,
     pre, direct = inputs_and_direct(w, pairs)
     act = torch.relu(pre)
     M = w.W_out.double() @ w.W_U.double()
-    residual = M - M.mean(dim=1, keepdim=True) - left @ right
-    charge = act @ (residual.amax(dim=1) - residual.amin(dim=1))
+    charge = act @ residual_spread(M, left, right)
     out = (act @ left) @ right + direct
-    target = labels(pairs, w.p)[:, None]
-    margin = out.gather(1, target)[:, 0] - out.scatter(1, target, float("-inf")).amax(dim=1)
+    margin = answer_margins(out, pairs, w.p)
     lower = (margin - charge - modadd_margin_slack(w, pre.abs().amax(dim=0) * (1 + 1e-9), M))[representative]  # pad: float64
     return lower > 0, lower
 
@@ -88,4 +99,5 @@ def readout_proof(w: ModAddWeights, rank: int) -> ProofResult:
 
 STRATEGIES = {strategy_name(r): (lambda w, r=r: readout_proof(w, r)) for r in RANKS}
 
-__all__ = ["readout_proof", "certify", "readout_basis", "strategy_name", "STRATEGIES", "RANKS", "COMPLEXITY"]
+__all__ = ["readout_proof", "certify", "readout_basis", "residual_spread", "answer_margins", "strategy_name", "STRATEGIES", "RANKS",
+           "COMPLEXITY"]
